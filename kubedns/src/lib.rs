@@ -1,1 +1,24 @@
-//! placeholder
+//! kubedns: authoritative cluster DNS served from memory, fed by a Kubernetes API watch.
+//!
+//! Data flow: `source` (kube-runtime watchers, EndpointSlice → Endpoints fallback, relist
+//! buffering) → `model` (k8s objects → compact service/endpoint types) → `store` (per-Service
+//! records in lock-free snapshots) → `answer` (pure lookup: name, type → answer) → `dns`
+//! (UDP/TCP pipeline with caps, EDNS, metrics) with `forward` for names outside the zone.
+//! `cli` and `config` hold the legacy kube-dns flags and ConfigMap rules; `http` serves
+//! `/readiness`, `/cache`, `/healthz` and metrics; `run` and `lifecycle` tie it together.
+
+pub mod answer;
+pub mod chaos;
+pub mod cli;
+pub mod config;
+pub mod dns;
+pub mod forward;
+pub mod hash;
+pub mod http;
+pub mod lifecycle;
+pub mod metrics;
+pub mod model;
+pub mod names;
+pub mod run;
+pub mod source;
+pub mod store;

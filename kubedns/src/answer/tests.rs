@@ -1,0 +1,54 @@
+use super::*;
+use crate::store::Store;
+use hickory_proto::rr::rdata::{A, CNAME};
+
+fn name(s: &str) -> Name {
+    Name::from_ascii(s).expect("name")
+}
+
+#[test]
+fn finish_dedups_and_lowers_ttls() {
+    let a = |ttl| {
+        Record::from_rdata(
+            name("x.cluster.local."),
+            ttl,
+            RData::A(A([1, 2, 3, 4].into())),
+        )
+    };
+    let r = Response {
+        answers: vec![a(30), a(30), a(10)],
+        ..Response::new(ResponseCode::NoError, true, true)
+    };
+    let r = finish(r);
+    // a(30) and a(10) differ only by TTL; RFC 2181 §5.2 treats them as one RRset with one TTL
+    assert!(r.answers.iter().all(|x| x.ttl == 10));
+    assert_eq!(r.answers.len(), 1);
+}
+
+#[test]
+fn chase_completion_forces_ttl_and_failure_is_nodata() {
+    let st = Store::new("cluster.local.");
+    let view = st.view();
+    let cname = Record::from_rdata(
+        name("ext.default.svc.cluster.local."),
+        30,
+        RData::CNAME(CNAME(name("foo.example.com."))),
+    );
+    let base = Response {
+        answers: vec![cname],
+        ..Response::new(ResponseCode::NoError, true, true)
+    };
+    let mut up = Message::response(1, hickory_proto::op::OpCode::Query);
+    up.answers.push(Record::from_rdata(
+        name("foo.example.com."),
+        3000,
+        RData::A(A([192, 0, 2, 1].into())),
+    ));
+    let done = complete_chase(&view, base.clone(), Some(&up), 0);
+    assert_eq!(done.answers.len(), 2);
+    assert!(done.answers.iter().all(|r| r.ttl == 30));
+    let failed = complete_chase(&view, base, None, 7200);
+    assert_eq!(failed.rcode, ResponseCode::NoError);
+    assert!(failed.answers.is_empty());
+    assert_eq!(failed.authorities[0].ttl, SOA_NEGATIVE_TTL);
+}

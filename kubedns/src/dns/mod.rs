@@ -1,0 +1,301 @@
+//! The DNS server: UDP and TCP socket loops around one request pipeline ([`handler`]).
+//!
+//! Split with hickory-server: hickory-server 0.26 parses requests for us
+//! (`hickory_server::server::Request`, used by [`wire::classify`]: header, question with the
+//! client's case, EDNS), and hickory-proto encodes responses. Its `Server` socket loops are
+//! not used: the UDP loop spawns one task per datagram and has no concurrency cap, TCP has no
+//! connection cap or per-connection query cap, and nothing enforces the 512-byte non-EDNS
+//! limit. So the hot paths and every limit are ours:
+//! * UDP: one loop per socket (IO may pass several `SO_REUSEPORT` sockets), answering cluster
+//!   queries inline — no task per packet. Only queries that must wait on an upstream get a
+//!   task, bounded by a semaphore (`max_inflight_udp`); beyond it the client gets SERVFAIL
+//!   at once.
+//! * TCP: a connection cap (excess connections are closed at accept), an idle timeout per
+//!   frame, a per-connection query cap, and pipelined queries answered in order.
+//! * Shutdown: the token stops the accept/recv loops; in-flight work drains for up to
+//!   [`DRAIN_TIMEOUT`].
+
+pub mod handler;
+pub mod metrics;
+pub mod wire;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+pub use handler::{Shared, Step};
+pub use metrics::DnsMetrics;
+
+use crate::forward::Forwarder;
+use crate::store::Store;
+
+/// How long `run` waits for in-flight queries after shutdown.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Receive buffer for one UDP datagram (the largest EDNS payload a client may send).
+const UDP_RECV_BUFFER: usize = 65_535;
+/// Pause after a UDP receive error.
+const UDP_ERROR_BACKOFF: Duration = Duration::from_millis(1);
+
+/// Resource limits of the DNS server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Concurrent TCP connections; more are closed at accept.
+    pub max_tcp_connections: usize,
+    /// A TCP connection idle this long (no complete query) is closed.
+    pub tcp_idle_timeout: Duration,
+    /// Queries answered per TCP connection before it is closed.
+    pub max_queries_per_tcp_connection: usize,
+    /// UDP queries waiting on an upstream at once; more get SERVFAIL immediately.
+    pub max_inflight_udp: usize,
+    /// Largest UDP reply with EDNS (and the payload size we advertise).
+    pub max_udp_payload: u16,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_tcp_connections: 1024,
+            tcp_idle_timeout: Duration::from_secs(10),
+            max_queries_per_tcp_connection: 100,
+            max_inflight_udp: 1024,
+            max_udp_payload: 1232,
+        }
+    }
+}
+
+/// DNS server errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DnsError {
+    /// No sockets were passed.
+    #[error("no UDP or TCP sockets to serve")]
+    NoSockets,
+    /// Socket error.
+    #[error("socket error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The DNS server.
+pub struct DnsServer {
+    shared: Arc<Shared>,
+}
+
+impl DnsServer {
+    /// New server answering from `store`.
+    pub fn new(store: Store, limits: Limits, metrics: DnsMetrics) -> Self {
+        Self::with_forwarder(store, limits, metrics, Forwarder::default())
+    }
+
+    /// New server with a specific forwarder (tests, custom timeouts).
+    pub fn with_forwarder(
+        store: Store,
+        limits: Limits,
+        metrics: DnsMetrics,
+        forwarder: Forwarder,
+    ) -> Self {
+        let forward_permits = Arc::new(Semaphore::new(limits.max_inflight_udp.max(1)));
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                limits,
+                metrics,
+                forwarder,
+                forward_permits,
+            }),
+        }
+    }
+
+    /// The pipeline, for in-process use (tests, benchmarks).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Serve until `shutdown` is cancelled, then drain.
+    pub async fn run(
+        self,
+        udp: Vec<UdpSocket>,
+        tcp: Vec<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> Result<(), DnsError> {
+        if udp.is_empty() && tcp.is_empty() {
+            return Err(DnsError::NoSockets);
+        }
+        let tracker = TaskTracker::new();
+        let conn_permits = Arc::new(Semaphore::new(
+            self.shared.limits.max_tcp_connections.max(1),
+        ));
+        for sock in udp {
+            info!(addr = ?sock.local_addr().ok(), "serving DNS over UDP");
+            tracker.spawn(udp_loop(
+                self.shared.clone(),
+                Arc::new(sock),
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
+        for l in tcp {
+            info!(addr = ?l.local_addr().ok(), "serving DNS over TCP");
+            tracker.spawn(tcp_accept_loop(
+                self.shared.clone(),
+                l,
+                conn_permits.clone(),
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
+        shutdown.cancelled().await;
+        tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!("DNS server drain deadline passed with work in flight");
+        }
+        Ok(())
+    }
+}
+
+async fn udp_loop(
+    shared: Arc<Shared>,
+    sock: Arc<UdpSocket>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let mut buf = vec![0u8; UDP_RECV_BUFFER];
+    loop {
+        let (n, src) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(err) => {
+                    // e.g. ICMP-induced errors; never end the loop, never spin on a
+                    // persistent error
+                    debug!(%err, "UDP receive error");
+                    tokio::time::sleep(UDP_ERROR_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        match shared.handle(&buf[..n], src, false) {
+            Step::Done(Some(reply)) => send_udp(&sock, &reply, src).await,
+            Step::Done(None) => {}
+            Step::Upstream(p) => match shared.forward_permits.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let (shared, sock) = (shared.clone(), sock.clone());
+                    tracker.spawn(async move {
+                        if let Some(reply) = shared.complete(p).await {
+                            send_udp(&sock, &reply, src).await;
+                        }
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    if let Some(reply) = shared.overloaded(p) {
+                        send_udp(&sock, &reply, src).await;
+                    }
+                }
+            },
+        }
+    }
+}
+
+async fn send_udp(sock: &UdpSocket, reply: &[u8], dst: SocketAddr) {
+    if let Err(err) = sock.send_to(reply, dst).await {
+        debug!(%err, %dst, "UDP send failed");
+    }
+}
+
+async fn tcp_accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    permits: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(err) => {
+                    // EMFILE and friends: back off briefly instead of spinning
+                    warn!(%err, "TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tracker.spawn(tcp_conn(
+                    shared.clone(),
+                    stream,
+                    peer,
+                    permit,
+                    shutdown.clone(),
+                ));
+            }
+            Err(_) => {
+                debug!(%peer, "TCP connection limit reached, closing");
+                drop(stream);
+            }
+        }
+    }
+}
+
+/// Read one length-prefixed message; `None` on EOF, bad framing or error.
+async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let len = stream.read_u16().await.ok()?;
+    if len < 12 {
+        return None; // cannot be a DNS message: close (bad framing)
+    }
+    let mut buf = vec![0u8; usize::from(len)];
+    stream.read_exact(&mut buf).await.ok()?;
+    Some(buf)
+}
+
+async fn tcp_conn(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+    shutdown: CancellationToken,
+) {
+    let idle = shared.limits.tcp_idle_timeout;
+    for _ in 0..shared.limits.max_queries_per_tcp_connection {
+        let frame = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = tokio::time::timeout(idle, read_frame(&mut stream)) => match r {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(_) => {
+                    debug!(%peer, "TCP idle timeout");
+                    return;
+                }
+            },
+        };
+        let reply = match shared.handle(&frame, peer, true) {
+            Step::Done(r) => r,
+            Step::Upstream(p) => shared.complete(p).await,
+        };
+        let Some(reply) = reply else { continue };
+        let Ok(len) = u16::try_from(reply.len()) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(reply.len() + 2);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&reply);
+        if stream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+    debug!(%peer, "TCP per-connection query cap reached, closing");
+}

@@ -1,0 +1,297 @@
+//! The watcher-event → store-operation state machine (pure, no IO).
+//!
+//! kube-runtime's watcher emits `Init`, `InitApply`…, `InitDone` for every (re)list — after
+//! start, after a 410 Gone, after a desync — and `Apply`/`Delete` while watching. The store must
+//! never serve a half-built zone, so a relist is buffered here and handed over in one
+//! [`StoreOp::Replace`] at `InitDone`; the live data is not touched at `Init`
+//! (house style A6.10, kube-runtime `reflector::store::Writer::apply_watcher_event`).
+//! `Delete` is applied when seen but the authoritative contents always come from the next relist.
+
+use std::collections::HashMap;
+
+use kube::runtime::watcher::Event;
+
+use crate::model::ModelError;
+
+/// What the store must do for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp<T> {
+    /// Insert or replace one object.
+    Upsert(T),
+    /// Remove one object by namespace and key.
+    Delete {
+        /// Namespace.
+        namespace: String,
+        /// Key within the namespace (Service name, `slice/<name>`, `endpoints/<name>`).
+        key: String,
+    },
+    /// Replace everything with the result of a complete list (atomic relist).
+    Replace(Vec<T>),
+}
+
+/// How one resource kind converts and is keyed. Implemented per resource in `source`.
+pub trait Convert<K> {
+    /// The store's model type.
+    type Out;
+    /// Convert a k8s object (errors skip the object, logged by the machine).
+    fn convert(obj: &K) -> Result<Self::Out, ModelError>;
+    /// `(namespace, key)` of the object, when it has both.
+    fn key(obj: &K) -> Option<(String, String)>;
+    /// `metadata.resourceVersion`, used to skip replayed events for an unchanged object.
+    fn version(_obj: &K) -> Option<String> {
+        None
+    }
+}
+
+/// Buffers relists and tracks which objects are held. One per watched resource.
+#[derive(Debug)]
+pub struct WatchMachine<T> {
+    resource: &'static str,
+    buffer: Option<Vec<T>>,
+    buffer_keys: HashMap<(String, String), Option<String>>,
+    /// Objects held in the store, with the resourceVersion last applied.
+    keys: HashMap<(String, String), Option<String>>,
+    synced: bool,
+}
+
+/// Result of feeding one event.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Step<T> {
+    /// Operation for the store, if any.
+    pub op: Option<StoreOp<T>>,
+    /// True exactly once: at the first `InitDone`.
+    pub first_sync: bool,
+}
+
+impl<T> WatchMachine<T> {
+    /// A machine for `resource` (used in logs and metrics labels).
+    pub fn new(resource: &'static str) -> Self {
+        Self {
+            resource,
+            buffer: None,
+            buffer_keys: HashMap::new(),
+            keys: HashMap::new(),
+            synced: false,
+        }
+    }
+
+    /// Completed at least one list.
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Number of objects currently held in the store (for the `kubedns_objects` gauge).
+    pub fn object_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Feed one watcher event.
+    pub fn on_event<K, C: Convert<K, Out = T>>(&mut self, event: Event<K>) -> Step<T> {
+        let op = match event {
+            Event::Init => {
+                self.buffer = Some(Vec::new());
+                self.buffer_keys.clear();
+                None
+            }
+            Event::InitApply(obj) => {
+                let converted = self.convert::<K, C>(&obj);
+                // A stray InitApply outside a relist cannot happen with kube-runtime; treat it
+                // as the start of one rather than dropping data.
+                let buffer = self.buffer.get_or_insert_with(Vec::new);
+                if let (Some(item), Some(key)) = (converted, C::key(&obj)) {
+                    buffer.push(item);
+                    self.buffer_keys.insert(key, C::version(&obj));
+                }
+                None
+            }
+            Event::InitDone => {
+                let items = self.buffer.take().unwrap_or_default();
+                self.keys = std::mem::take(&mut self.buffer_keys);
+                let first_sync = !self.synced;
+                self.synced = true;
+                return Step {
+                    op: Some(StoreOp::Replace(items)),
+                    first_sync,
+                };
+            }
+            Event::Apply(obj) => {
+                let key = C::key(&obj);
+                let version = C::version(&obj);
+                // A re-watch may replay objects the store already has (same resourceVersion):
+                // nothing changed, nothing to do.
+                if let (Some(k), Some(v)) = (&key, &version)
+                    && self
+                        .keys
+                        .get(k)
+                        .is_some_and(|held| held.as_ref() == Some(v))
+                {
+                    return Step {
+                        op: None,
+                        first_sync: false,
+                    };
+                }
+                match (self.convert::<K, C>(&obj), key) {
+                    (Some(item), Some(key)) => {
+                        self.keys.insert(key, version);
+                        Some(StoreOp::Upsert(item))
+                    }
+                    // Unusable now: drop whatever an earlier version put in the store.
+                    (None, Some(key)) => self.delete(key),
+                    (_, None) => None,
+                }
+            }
+            Event::Delete(obj) => C::key(&obj).and_then(|key| self.delete(key)),
+        };
+        Step {
+            op,
+            first_sync: false,
+        }
+    }
+
+    fn delete(&mut self, key: (String, String)) -> Option<StoreOp<T>> {
+        self.keys.remove(&key);
+        Some(StoreOp::Delete {
+            namespace: key.0,
+            key: key.1,
+        })
+    }
+
+    fn convert<K, C: Convert<K, Out = T>>(&self, obj: &K) -> Option<T> {
+        match C::convert(obj) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                let key = C::key(obj);
+                tracing::warn!(resource = self.resource, ?key, %err, "skipping unusable object");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test resource: `(namespace, name, value)`; value "bad" fails conversion.
+    type Obj = (&'static str, &'static str, &'static str);
+    struct C;
+    impl Convert<Obj> for C {
+        type Out = String;
+        fn convert(o: &Obj) -> Result<String, ModelError> {
+            if o.2 == "bad" {
+                Err(ModelError::NoName)
+            } else {
+                Ok(format!("{}/{}={}", o.0, o.1, o.2))
+            }
+        }
+        fn key(o: &Obj) -> Option<(String, String)> {
+            (!o.1.is_empty()).then(|| (o.0.to_string(), o.1.to_string()))
+        }
+        fn version(o: &Obj) -> Option<String> {
+            // The value doubles as the resourceVersion in these tests.
+            Some(o.2.to_string())
+        }
+    }
+
+    fn feed(m: &mut WatchMachine<String>, e: Event<Obj>) -> Step<String> {
+        m.on_event::<Obj, C>(e)
+    }
+
+    #[test]
+    fn initial_list_is_buffered_and_replaced_at_once() {
+        let mut m = WatchMachine::new("test");
+        assert_eq!(feed(&mut m, Event::Init).op, None);
+        assert_eq!(feed(&mut m, Event::InitApply(("ns", "a", "1"))).op, None);
+        assert_eq!(feed(&mut m, Event::InitApply(("ns", "b", "bad"))).op, None);
+        assert_eq!(feed(&mut m, Event::InitApply(("ns", "c", "3"))).op, None);
+        assert!(!m.is_synced());
+        let step = feed(&mut m, Event::InitDone);
+        assert!(step.first_sync);
+        assert_eq!(
+            step.op,
+            Some(StoreOp::Replace(vec!["ns/a=1".into(), "ns/c=3".into()]))
+        );
+        assert!(m.is_synced());
+        assert_eq!(m.object_count(), 2);
+    }
+
+    #[test]
+    fn watch_events_upsert_and_delete() {
+        let mut m = WatchMachine::new("test");
+        feed(&mut m, Event::Init);
+        feed(&mut m, Event::InitDone);
+        assert_eq!(
+            feed(&mut m, Event::Apply(("ns", "a", "1"))).op,
+            Some(StoreOp::Upsert("ns/a=1".into()))
+        );
+        assert_eq!(m.object_count(), 1);
+        let del = StoreOp::Delete {
+            namespace: "ns".into(),
+            key: "a".into(),
+        };
+        assert_eq!(
+            feed(&mut m, Event::Delete(("ns", "a", "1"))).op,
+            Some(del.clone())
+        );
+        assert_eq!(m.object_count(), 0);
+        // An object that becomes unusable is removed from the store.
+        feed(&mut m, Event::Apply(("ns", "a", "1")));
+        assert_eq!(feed(&mut m, Event::Apply(("ns", "a", "bad"))).op, Some(del));
+        // No key at all: nothing to do.
+        assert_eq!(feed(&mut m, Event::Apply(("ns", "", "1"))).op, None);
+    }
+
+    #[test]
+    fn relist_after_410_swaps_atomically() {
+        let mut m = WatchMachine::new("test");
+        feed(&mut m, Event::Init);
+        feed(&mut m, Event::InitApply(("ns", "a", "1")));
+        feed(&mut m, Event::InitApply(("ns", "gone", "1")));
+        assert!(feed(&mut m, Event::InitDone).first_sync);
+        // 410 Gone → the watcher restarts with Init. Nothing reaches the store until InitDone,
+        // so the old zone keeps being served meanwhile.
+        assert_eq!(feed(&mut m, Event::Init).op, None);
+        assert_eq!(feed(&mut m, Event::InitApply(("ns", "a", "2"))).op, None);
+        assert_eq!(m.object_count(), 2, "live view unchanged during the relist");
+        let step = feed(&mut m, Event::InitDone);
+        assert!(!step.first_sync, "readiness transition happens once");
+        // "gone" was deleted during the outage: absent from the replacement.
+        assert_eq!(step.op, Some(StoreOp::Replace(vec!["ns/a=2".into()])));
+        assert_eq!(m.object_count(), 1);
+    }
+
+    #[test]
+    fn empty_relist_clears() {
+        let mut m = WatchMachine::new("test");
+        feed(&mut m, Event::Init);
+        feed(&mut m, Event::InitApply(("ns", "a", "1")));
+        feed(&mut m, Event::InitDone);
+        feed(&mut m, Event::Init);
+        assert_eq!(
+            feed(&mut m, Event::InitDone).op,
+            Some(StoreOp::Replace(vec![]))
+        );
+        assert_eq!(m.object_count(), 0);
+    }
+
+    #[test]
+    fn replayed_apply_with_same_version_is_skipped() {
+        let mut m = WatchMachine::new("test");
+        feed(&mut m, Event::Init);
+        feed(&mut m, Event::InitApply(("ns", "a", "1")));
+        feed(&mut m, Event::InitDone);
+        // Re-watch replays "a" unchanged: no store work.
+        assert_eq!(feed(&mut m, Event::Apply(("ns", "a", "1"))).op, None);
+        assert_eq!(
+            feed(&mut m, Event::Apply(("ns", "a", "2"))).op,
+            Some(StoreOp::Upsert("ns/a=2".into()))
+        );
+        assert_eq!(feed(&mut m, Event::Apply(("ns", "a", "2"))).op, None);
+        // After a delete the same version is new again.
+        feed(&mut m, Event::Delete(("ns", "a", "2")));
+        assert_eq!(
+            feed(&mut m, Event::Apply(("ns", "a", "2"))).op,
+            Some(StoreOp::Upsert("ns/a=2".into()))
+        );
+    }
+}

@@ -1,0 +1,489 @@
+//! API watchers feeding the store: Services, endpoints (EndpointSlices `discovery.k8s.io/v1`,
+//! or core/v1 Endpoints when slices are forbidden or absent — the legacy `system:kube-dns` role
+//! only grants `endpoints`), and Nodes for federation zone/region.
+//!
+//! Each watcher is `watcher(api, cfg).default_backoff()`; an error never ends the loop (it is
+//! logged, counted in `kubedns_watch_errors_total` and the watcher retries). Events go through the
+//! pure [`machine::WatchMachine`], which buffers relists and hands them to the store atomically.
+//! Readiness ([`SyncGate`]) is reached once both Services and endpoints finished a first list.
+
+pub mod client;
+pub mod machine;
+pub mod nodes;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::ListParams;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use self::machine::{Convert, StoreOp, WatchMachine};
+use crate::cli::EndpointSourceMode;
+use crate::metrics::WatchMetrics;
+use crate::model::{EndpointGroup, ModelError, Service};
+use crate::store::Store;
+
+/// Annotation the endpoint controllers set to the time of the change that triggered the update
+/// (what CoreDNS uses for its programming-duration metric).
+pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+
+/// Resolved endpoint source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointSource {
+    /// `discovery.k8s.io/v1` EndpointSlices.
+    EndpointSlices,
+    /// core/v1 Endpoints.
+    Endpoints,
+}
+
+impl EndpointSource {
+    /// Metric/log label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::EndpointSlices => "endpointslices",
+            Self::Endpoints => "endpoints",
+        }
+    }
+}
+
+/// Tracks the first complete list of Services and endpoints; marks the store synced.
+#[derive(Debug)]
+pub struct SyncGate {
+    services: AtomicBool,
+    endpoints: AtomicBool,
+    store: Store,
+    tx: watch::Sender<bool>,
+}
+
+impl SyncGate {
+    /// A gate for `store`.
+    pub fn new(store: Store) -> Arc<Self> {
+        Arc::new(Self {
+            services: AtomicBool::new(false),
+            endpoints: AtomicBool::new(false),
+            store,
+            tx: watch::Sender::new(false),
+        })
+    }
+
+    fn mark(&self, flag: &AtomicBool) {
+        flag.store(true, Ordering::Release);
+        if self.services.load(Ordering::Acquire)
+            && self.endpoints.load(Ordering::Acquire)
+            && !*self.tx.borrow()
+        {
+            self.store.set_synced();
+            self.tx.send_replace(true);
+            tracing::info!("initial sync of services and endpoints complete; ready");
+        }
+    }
+
+    /// Resolves once synced.
+    pub async fn wait(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+
+    /// Synced already?
+    pub fn is_synced(&self) -> bool {
+        *self.tx.borrow()
+    }
+}
+
+struct Services;
+impl Convert<core::Service> for Services {
+    type Out = Service;
+    fn convert(o: &core::Service) -> Result<Service, ModelError> {
+        Service::from_k8s(o)
+    }
+    fn key(o: &core::Service) -> Option<(String, String)> {
+        Some((o.metadata.namespace.clone()?, o.metadata.name.clone()?))
+    }
+    fn version(o: &core::Service) -> Option<String> {
+        o.metadata.resource_version.clone()
+    }
+}
+
+struct Slices;
+impl Convert<discovery::EndpointSlice> for Slices {
+    type Out = EndpointGroup;
+    fn convert(o: &discovery::EndpointSlice) -> Result<EndpointGroup, ModelError> {
+        EndpointGroup::from_slice(o)
+    }
+    fn version(o: &discovery::EndpointSlice) -> Option<String> {
+        o.metadata.resource_version.clone()
+    }
+    fn key(o: &discovery::EndpointSlice) -> Option<(String, String)> {
+        Some((
+            o.metadata.namespace.clone()?,
+            format!("slice/{}", o.metadata.name.as_deref()?),
+        ))
+    }
+}
+
+struct Endpoints;
+impl Convert<core::Endpoints> for Endpoints {
+    type Out = EndpointGroup;
+    fn convert(o: &core::Endpoints) -> Result<EndpointGroup, ModelError> {
+        EndpointGroup::from_endpoints(o)
+    }
+    fn version(o: &core::Endpoints) -> Option<String> {
+        o.metadata.resource_version.clone()
+    }
+    fn key(o: &core::Endpoints) -> Option<(String, String)> {
+        Some((
+            o.metadata.namespace.clone()?,
+            format!("endpoints/{}", o.metadata.name.as_deref()?),
+        ))
+    }
+}
+
+/// Applies store operations of one model type.
+trait Sink<T> {
+    fn apply_op(&self, op: StoreOp<T>);
+}
+
+impl Sink<Service> for Store {
+    fn apply_op(&self, op: StoreOp<Service>) {
+        match op {
+            StoreOp::Upsert(s) => self.upsert_service(s),
+            StoreOp::Delete { namespace, key } => self.delete_service(&namespace, &key),
+            StoreOp::Replace(all) => self.replace_services(all),
+        }
+    }
+}
+
+impl Sink<EndpointGroup> for Store {
+    fn apply_op(&self, op: StoreOp<EndpointGroup>) {
+        match op {
+            StoreOp::Upsert(g) => self.upsert_endpoints(g),
+            StoreOp::Delete { namespace, key } => self.delete_endpoints(&namespace, &key),
+            StoreOp::Replace(all) => self.replace_endpoints(all),
+        }
+    }
+}
+
+/// When the change carried by `obj` happened, as far as the object tells: the endpoint
+/// controller's trigger-time annotation (exact), else the newest `managedFields` time (a write
+/// time with one-second resolution: an approximation).
+pub fn change_time<K: Resource>(obj: &K) -> Option<Timestamp> {
+    let meta = obj.meta();
+    if let Some(t) = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
+        && let Ok(ts) = t.parse::<Timestamp>()
+    {
+        return Some(ts);
+    }
+    meta.managed_fields
+        .as_ref()?
+        .iter()
+        .filter_map(|f| f.time.as_ref().map(|t| t.0))
+        .max()
+}
+
+pub(crate) fn event_type<K>(e: &watcher::Event<K>) -> &'static str {
+    match e {
+        watcher::Event::Init => "init",
+        watcher::Event::InitApply(_) => "init_apply",
+        watcher::Event::InitDone => "init_done",
+        watcher::Event::Apply(_) => "apply",
+        watcher::Event::Delete(_) => "delete",
+    }
+}
+
+/// Log a watch error: 403 at warn with an RBAC hint (house style), others at warn once per
+/// distinct message and at debug when repeated.
+fn log_watch_error(resource: &'static str, err: &watcher::Error, last: &mut Option<String>) {
+    let msg = err.to_string();
+    let forbidden = msg.contains("403") || msg.to_ascii_lowercase().contains("forbidden");
+    if forbidden {
+        tracing::warn!(resource, error = %msg, "watch forbidden (403): check the RBAC role (list/watch needed); retrying");
+    } else if last.as_deref() != Some(msg.as_str()) {
+        tracing::warn!(resource, error = %msg, "watch error; retrying with backoff");
+    } else {
+        tracing::debug!(resource, error = %msg, "watch error (repeated)");
+    }
+    *last = Some(msg);
+}
+
+/// Run one resource's watch loop until `shutdown`.
+async fn run_watch<K, C>(
+    api: Api<K>,
+    resource: &'static str,
+    store: Store,
+    metrics: WatchMetrics,
+    on_first_sync: impl FnOnce() + Send,
+    shutdown: CancellationToken,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    C: Convert<K>,
+    Store: Sink<C::Out>,
+{
+    let cfg = watcher::Config::default().any_semantic();
+    let mut stream = watcher(api, cfg).default_backoff().boxed();
+    let mut machine: WatchMachine<C::Out> = WatchMachine::new(resource);
+    let mut on_first_sync = Some(on_first_sync);
+    let mut last_error = None;
+    metrics.set_synced(resource, false);
+    loop {
+        let item = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            item = stream.next() => item,
+        };
+        let event = match item {
+            Some(Ok(event)) => event,
+            Some(Err(err)) => {
+                metrics.error(resource);
+                log_watch_error(resource, &err, &mut last_error);
+                continue;
+            }
+            None => {
+                tracing::error!(resource, "watch stream ended unexpectedly");
+                return;
+            }
+        };
+        last_error = None;
+        metrics.event(resource, event_type(&event));
+        let received = Instant::now();
+        let changed_at = match &event {
+            watcher::Event::Apply(o) => Some(change_time(o)),
+            // A deletion's only timestamp is `deletionTimestamp` (graceful deletion); the last
+            // write time would measure the object's age, not the deletion.
+            watcher::Event::Delete(o) => Some(o.meta().deletion_timestamp.as_ref().map(|t| t.0)),
+            _ => None,
+        };
+        let step = machine.on_event::<K, C>(event);
+        let applied = step.op.is_some();
+        if let Some(op) = step.op {
+            let replace = matches!(op, StoreOp::Replace(_));
+            store.apply_op(op);
+            if replace {
+                tracing::debug!(resource, objects = machine.object_count(), "list applied");
+            }
+        }
+        if let Some(changed_at) = changed_at.filter(|_| applied) {
+            let latency = match changed_at {
+                Some(ts) => {
+                    let d = Timestamp::now().duration_since(ts);
+                    d.as_secs_f64().max(0.0)
+                }
+                None => received.elapsed().as_secs_f64(),
+            };
+            metrics.programming_latency.observe(latency);
+        }
+        metrics.set_objects(resource, machine.object_count());
+        if step.first_sync {
+            metrics.set_synced(resource, true);
+            tracing::info!(
+                resource,
+                objects = machine.object_count(),
+                "initial list complete"
+            );
+            if let Some(f) = on_first_sync.take() {
+                f();
+            }
+        }
+    }
+}
+
+/// Decide between EndpointSlices and Endpoints. `Auto` probes EndpointSlices with a one-item
+/// LIST: 403 (forbidden, e.g. the legacy role) or 404 (API absent) selects Endpoints; other
+/// errors are retried with backoff. Returns `None` on shutdown.
+pub async fn detect_endpoint_source(
+    client: &Client,
+    mode: EndpointSourceMode,
+    shutdown: &CancellationToken,
+) -> Option<EndpointSource> {
+    let source = match mode {
+        EndpointSourceMode::EndpointSlices => EndpointSource::EndpointSlices,
+        EndpointSourceMode::Endpoints => EndpointSource::Endpoints,
+        EndpointSourceMode::Auto => {
+            let api: Api<discovery::EndpointSlice> = Api::all(client.clone());
+            let mut delay = Duration::from_millis(800);
+            loop {
+                match api.list(&ListParams::default().limit(1)).await {
+                    Ok(_) => break EndpointSource::EndpointSlices,
+                    Err(kube::Error::Api(status)) if status.code == 403 || status.code == 404 => {
+                        tracing::warn!(
+                            code = status.code,
+                            message = %status.message,
+                            "EndpointSlices not available; falling back to core/v1 Endpoints"
+                        );
+                        break EndpointSource::Endpoints;
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, retry_in = ?delay, "cannot probe EndpointSlices; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return None,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        }
+    };
+    Some(source)
+}
+
+/// Everything the watchers need.
+#[derive(Clone)]
+pub struct Sources {
+    /// API client.
+    pub client: Client,
+    /// Store fed by the watchers.
+    pub store: Store,
+    /// Watch metrics.
+    pub metrics: WatchMetrics,
+    /// Readiness gate.
+    pub gate: Arc<SyncGate>,
+}
+
+impl Sources {
+    /// Watch Services until `shutdown`.
+    pub async fn run_services(self, shutdown: CancellationToken) {
+        let gate = self.gate.clone();
+        let api: Api<core::Service> = Api::all(self.client);
+        run_watch::<_, Services>(
+            api,
+            "services",
+            self.store,
+            self.metrics,
+            move || gate.mark(&gate.services),
+            shutdown,
+        )
+        .await;
+    }
+
+    /// Detect the endpoint source and watch it until `shutdown`.
+    pub async fn run_endpoints(self, mode: EndpointSourceMode, shutdown: CancellationToken) {
+        let Some(source) = detect_endpoint_source(&self.client, mode, &shutdown).await else {
+            return;
+        };
+        tracing::info!(source = source.label(), "endpoint source selected");
+        self.metrics.set_endpoint_source(source.label());
+        let gate = self.gate.clone();
+        let on_sync = move || gate.mark(&gate.endpoints);
+        match source {
+            EndpointSource::EndpointSlices => {
+                let api: Api<discovery::EndpointSlice> = Api::all(self.client);
+                run_watch::<_, Slices>(
+                    api,
+                    "endpointslices",
+                    self.store,
+                    self.metrics,
+                    on_sync,
+                    shutdown,
+                )
+                .await;
+            }
+            EndpointSource::Endpoints => {
+                let api: Api<core::Endpoints> = Api::all(self.client);
+                run_watch::<_, Endpoints>(
+                    api,
+                    "endpoints",
+                    self.store,
+                    self.metrics,
+                    on_sync,
+                    shutdown,
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Name of an object for logs.
+pub fn object_name<K: ResourceExt>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
+
+    #[test]
+    fn change_time_prefers_trigger_annotation() {
+        let mut slice = discovery::EndpointSlice {
+            metadata: ObjectMeta {
+                name: Some("s".into()),
+                namespace: Some("ns".into()),
+                annotations: Some(
+                    [(
+                        TRIGGER_TIME_ANNOTATION.to_string(),
+                        "2026-11-22T01:02:03.5Z".to_string(),
+                    )]
+                    .into(),
+                ),
+                managed_fields: Some(vec![ManagedFieldsEntry {
+                    time: Some(Time("2026-11-22T01:02:05Z".parse().unwrap())),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            change_time(&slice),
+            Some("2026-11-22T01:02:03.5Z".parse().unwrap())
+        );
+        slice.metadata.annotations = None;
+        assert_eq!(
+            change_time(&slice),
+            Some("2026-11-22T01:02:05Z".parse().unwrap())
+        );
+        slice.metadata.managed_fields = None;
+        assert_eq!(change_time(&slice), None);
+    }
+
+    #[test]
+    fn keys_follow_the_contract() {
+        let meta = ObjectMeta {
+            name: Some("web".into()),
+            namespace: Some("ns".into()),
+            ..Default::default()
+        };
+        let slice = discovery::EndpointSlice {
+            metadata: meta.clone(),
+            ..Default::default()
+        };
+        let eps = core::Endpoints {
+            metadata: meta.clone(),
+            ..Default::default()
+        };
+        let svc = core::Service {
+            metadata: meta,
+            ..Default::default()
+        };
+        assert_eq!(Slices::key(&slice), Some(("ns".into(), "slice/web".into())));
+        assert_eq!(
+            Endpoints::key(&eps),
+            Some(("ns".into(), "endpoints/web".into()))
+        );
+        assert_eq!(Services::key(&svc), Some(("ns".into(), "web".into())));
+    }
+
+    #[test]
+    fn gate_needs_both_resources() {
+        let store = Store::new("cluster.local.");
+        let gate = SyncGate::new(store.clone());
+        gate.mark(&gate.services);
+        assert!(!store.is_synced() && !gate.is_synced());
+        gate.mark(&gate.endpoints);
+        assert!(store.is_synced() && gate.is_synced());
+    }
+}

@@ -1,0 +1,290 @@
+//! Smoke test of the real binary against a minimal in-test fake API server (plain http, no
+//! auth): EndpointSlices forbidden → Endpoints fallback, readiness after the sync, an answer for
+//! `kubernetes.default`, metrics on `$PROMETHEUS_PORT`, and SIGTERM → 503 at once, DNS still
+//! answered during the lame-duck period, exit 0. The full scenario suite lives in `integration/`.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::RawQuery;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// Kills the child on drop so no process outlives the test.
+struct ChildGuard(Child);
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const SERVICE: &str = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"kubernetes","namespace":"default","resourceVersion":"1"},"spec":{"type":"ClusterIP","clusterIP":"10.0.0.1","clusterIPs":["10.0.0.1"],"ports":[{"name":"https","port":443,"protocol":"TCP"}]}}"#;
+
+fn json(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn list_or_watch(query: Option<String>, kind: &str, items: &str) -> Response {
+    let q = query.unwrap_or_default();
+    if q.split('&').any(|p| p == "watch=true" || p == "watch=1") {
+        // A watch that never sends anything (until the client's timeout).
+        let body = Body::from_stream(futures::stream::pending::<
+            Result<axum::body::Bytes, std::io::Error>,
+        >());
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    json(format!(
+        r#"{{"apiVersion":"v1","kind":"{kind}","metadata":{{"resourceVersion":"1"}},"items":[{items}]}}"#
+    ))
+}
+
+async fn fake_api() -> SocketAddr {
+    let forbidden = || async {
+        let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"endpointslices.discovery.k8s.io is forbidden","reason":"Forbidden","code":403}"#;
+        (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+    };
+    let app = Router::new()
+        .route(
+            "/api/v1/services",
+            get(|RawQuery(q): RawQuery| async move { list_or_watch(q, "ServiceList", SERVICE) }),
+        )
+        .route(
+            "/api/v1/endpoints",
+            get(|RawQuery(q): RawQuery| async move { list_or_watch(q, "EndpointsList", "") }),
+        )
+        .route("/apis/discovery.k8s.io/v1/endpointslices", get(forbidden));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn free_port() -> u16 {
+    // Bind TCP and UDP on the same port to make a collision unlikely for both transports.
+    for _ in 0..50 {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        code,
+        buf.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+fn dig(port: u16, name: &str) -> Option<String> {
+    let out = Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port.to_string(),
+            name,
+            "A",
+            "+short",
+            "+time=2",
+            "+tries=1",
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_from_fake_api_and_shuts_down_gracefully() {
+    if Command::new("dig").arg("-v").output().is_err() {
+        eprintln!("SKIP: dig not installed");
+        return;
+    }
+    let api = fake_api().await;
+    let (dns_port, healthz_port, metrics_port) = (free_port(), free_port(), free_port());
+    let tmp = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_kubedns"))
+        .args([
+            &format!("--kube-master-url=http://{api}"),
+            "--domain=cluster.local.",
+            "--dns-bind-address=127.0.0.1",
+            &format!("--dns-port={dns_port}"),
+            &format!("--healthz-port={healthz_port}"),
+            "--udp-sockets=2",
+            "--lame-duck=2s",
+            "--drain-timeout=2s",
+            &format!("--resolv-conf={}", tmp.path().join("resolv.conf").display()),
+            "--v=2",
+        ])
+        .env("PROMETHEUS_PORT", metrics_port.to_string())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kubedns");
+    let mut child = ChildGuard(child);
+
+    let result = tokio::task::spawn_blocking(move || {
+        assert!(
+            wait_until(Duration::from_secs(30), || http_get(
+                healthz_port,
+                "/readiness"
+            )
+            .is_some_and(|(c, _)| c == 200)),
+            "kubedns never became ready"
+        );
+        assert_eq!(http_get(healthz_port, "/healthz").map(|r| r.0), Some(200));
+        assert_eq!(
+            dig(dns_port, "kubernetes.default.svc.cluster.local.").as_deref(),
+            Some("10.0.0.1")
+        );
+
+        let (code, metrics) = http_get(metrics_port, "/metrics").unwrap();
+        assert_eq!(code, 200);
+        for want in [
+            "kubedns_endpoint_source{source=\"endpoints\"} 1",
+            "kubedns_sync_state{resource=\"services\"} 1",
+            "kubedns_sync_state{resource=\"endpoints\"} 1",
+            "skydns_skydns_dns_request_count",
+        ] {
+            assert!(metrics.contains(want), "metrics lack {want:?}:\n{metrics}");
+        }
+        // Legacy shared mux: the metrics port answers /readiness too.
+        assert_eq!(http_get(metrics_port, "/readiness").map(|r| r.0), Some(200));
+    })
+    .await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+
+    // SIGTERM: not ready at once, DNS answered during the lame-duck period, then exit 0.
+    let pid = child.0.id().to_string();
+    let sent = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        assert!(
+            wait_until(Duration::from_secs(1), || http_get(
+                healthz_port,
+                "/readiness"
+            )
+            .is_some_and(|(c, _)| c == 503)),
+            "readiness did not turn 503 after SIGTERM"
+        );
+        assert_eq!(
+            dig(dns_port, "kubernetes.default.svc.cluster.local.").as_deref(),
+            Some("10.0.0.1")
+        );
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "checks ran past the lame-duck period"
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(st) = child.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubedns did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn initial_sync_timeout_exits_with_message() {
+    // Nothing listens on this port: every LIST fails, the sync never completes.
+    let dead_api = free_port();
+    let (dns_port, healthz_port) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_kubedns"))
+        .args([
+            &format!("--kube-master-url=http://127.0.0.1:{dead_api}"),
+            "--dns-bind-address=127.0.0.1",
+            &format!("--dns-port={dns_port}"),
+            &format!("--healthz-port={healthz_port}"),
+            "--udp-sockets=1",
+            "--initial-sync-timeout=3s",
+            "--resolv-conf=/nonexistent",
+        ])
+        .env_remove("PROMETHEUS_PORT")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kubedns");
+    let mut child = ChildGuard(child);
+    // Before the sync: alive (healthz 200) but not ready (503).
+    assert!(
+        wait_until(Duration::from_secs(2), || http_get(
+            healthz_port,
+            "/healthz"
+        )
+        .is_some_and(|(c, _)| c == 200)),
+        "healthz never answered"
+    );
+    assert_eq!(http_get(healthz_port, "/readiness").map(|r| r.0), Some(503));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubedns did not exit after the initial sync timeout"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("timeout waiting for initialization"),
+        "{stderr}"
+    );
+}
