@@ -1,1 +1,21 @@
-//! placeholder
+//! dnsmasq-rs: a caching DNS forwarder that is a drop-in for dnsmasq-nanny + dnsmasq in the
+//! legacy kube-dns pod (see docs/dnsmasq-rs.md).
+//!
+//! Data flow: `flags` (nanny | dnsmasq dialect, conf files) → `config::Config` (immutable,
+//! swapped atomically by `run::Reloader` from the ConfigMap directory via `nanny`) →
+//! `server` loops → `engine` pipeline → `cache` hit, or `upstream` safe client on a miss.
+
+pub mod cache;
+pub mod config;
+pub mod engine;
+pub mod flags;
+pub mod nanny;
+pub mod run;
+pub mod server;
+pub mod stats;
+pub mod testutil;
+pub mod upstream;
+pub mod wire;
+
+pub use config::Config;
+pub use engine::Engine;

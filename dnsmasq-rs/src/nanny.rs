@@ -1,0 +1,472 @@
+//! The dnsmasq-nanny part: the `kube-dns` ConfigMap directory (kube-dns-compat §2) and its
+//! translation into extra dnsmasq arguments (§3.2), done in-process instead of restarting.
+//!
+//! Owns: the directory version (SHA-256 over `name\0content\0` of regular non-hidden files in
+//! lexical order), validation of `stubDomains`/`upstreamNameservers` (any error rejects the
+//! whole update), server munging (`ip:port` → `ip#port`), and stub nameserver *hostname*
+//! resolution through an injectable [`NameResolver`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Maximum number of `upstreamNameservers` (kube-dns validation).
+pub const MAX_UPSTREAMS: usize = 3;
+/// Largest ConfigMap file we read.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NannyError {
+    #[error("cannot read config dir: {0}")]
+    Io(String),
+    #[error("invalid stubDomains: {0}")]
+    StubDomains(String),
+    #[error("invalid upstreamNameservers: {0}")]
+    Upstreams(String),
+}
+
+/// The validated ConfigMap contents the nanny uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NannyConfig {
+    /// domain → nameservers as written (sorted by domain for a stable argv).
+    pub stub_domains: BTreeMap<String, Vec<String>>,
+    pub upstream_nameservers: Vec<String>,
+}
+
+/// Snapshot of the directory: version and file contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirSnapshot {
+    /// Hex SHA-256, or "" when the directory is empty or missing.
+    pub version: String,
+    pub files: BTreeMap<String, String>,
+}
+
+/// Reads the ConfigMap directory with the kube-dns version semantics.
+pub fn read_dir(dir: &Path) -> Result<DirSnapshot, NannyError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirSnapshot::default()),
+        Err(e) => return Err(NannyError::Io(e.to_string())),
+    };
+    let mut files = BTreeMap::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| NannyError::Io(e.to_string()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        // Follows symlinks (ConfigMap volumes link `key -> ..data/key`).
+        let Ok(meta) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        if meta.len() > MAX_CONFIG_FILE_BYTES {
+            return Err(NannyError::Io(format!(
+                "{name} is larger than {MAX_CONFIG_FILE_BYTES} bytes"
+            )));
+        }
+        let content = std::fs::read_to_string(entry.path())
+            .map_err(|e| NannyError::Io(format!("{name}: {e}")))?;
+        files.insert(name, content);
+    }
+    Ok(DirSnapshot {
+        version: version_of(&files),
+        files,
+    })
+}
+
+/// SHA-256 over `name \0 content \0` in lexical order; "" for no files.
+pub fn version_of(files: &BTreeMap<String, String>) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let mut h = Sha256::new();
+    for (k, v) in files {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Kubernetes DNS-1123 subdomain (lowercase, ≤253, no trailing dot).
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// A parsed nameserver entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ns {
+    Ip {
+        ip: IpAddr,
+        port: Option<u16>,
+        bracketed: bool,
+    },
+    Host {
+        name: String,
+        port: Option<u16>,
+    },
+}
+
+fn parse_port(p: &str) -> Option<u16> {
+    p.parse::<u16>().ok().filter(|p| *p != 0)
+}
+
+fn parse_ns(s: &str, allow_host: bool) -> Option<Ns> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(Ns::Ip {
+            ip,
+            port: None,
+            bracketed: false,
+        });
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        let ip: IpAddr = ip.parse().ok()?;
+        let port = match after {
+            "" => None,
+            a => Some(parse_port(a.strip_prefix(':')?)?),
+        };
+        return Some(Ns::Ip {
+            ip,
+            port,
+            bracketed: true,
+        });
+    }
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (h, Some(parse_port(p)?)),
+        None => (s, None),
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(Ns::Ip {
+            ip,
+            port,
+            bracketed: false,
+        });
+    }
+    (allow_host && is_dns1123_subdomain(host)).then(|| Ns::Host {
+        name: host.to_string(),
+        port,
+    })
+}
+
+/// Parses and validates the ConfigMap files; any error rejects the whole update.
+pub fn parse_config(files: &BTreeMap<String, String>) -> Result<NannyConfig, NannyError> {
+    let mut cfg = NannyConfig::default();
+    if let Some(text) = files.get("stubDomains") {
+        let map: BTreeMap<String, Vec<String>> =
+            serde_json::from_str(text).map_err(|e| NannyError::StubDomains(e.to_string()))?;
+        for (domain, servers) in &map {
+            if !is_dns1123_subdomain(domain) {
+                return Err(NannyError::StubDomains(format!(
+                    "`{domain}` is not a DNS-1123 subdomain"
+                )));
+            }
+            for s in servers {
+                if parse_ns(s, true).is_none() {
+                    return Err(NannyError::StubDomains(format!(
+                        "invalid nameserver `{s}` for `{domain}`"
+                    )));
+                }
+            }
+        }
+        cfg.stub_domains = map;
+    }
+    if let Some(text) = files.get("upstreamNameservers") {
+        let list: Vec<String> =
+            serde_json::from_str(text).map_err(|e| NannyError::Upstreams(e.to_string()))?;
+        if list.len() > MAX_UPSTREAMS {
+            return Err(NannyError::Upstreams(format!(
+                "{} entries, at most {MAX_UPSTREAMS} allowed",
+                list.len()
+            )));
+        }
+        for s in &list {
+            if parse_ns(s, false).is_none() {
+                return Err(NannyError::Upstreams(format!("invalid nameserver `{s}`")));
+            }
+        }
+        cfg.upstream_nameservers = list;
+    }
+    Ok(cfg)
+}
+
+/// Hostnames that must be resolved before translation (stub nameservers given by name).
+pub fn hostnames(cfg: &NannyConfig) -> Vec<String> {
+    let mut v: Vec<String> = cfg
+        .stub_domains
+        .values()
+        .flatten()
+        .filter_map(|s| match parse_ns(s, true) {
+            Some(Ns::Host { name, .. }) => Some(name),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn munge(s: &str, resolved: &dyn Fn(&str) -> Option<IpAddr>) -> String {
+    match parse_ns(s, true) {
+        Some(Ns::Ip {
+            ip,
+            port: None,
+            bracketed,
+        }) => {
+            if bracketed {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            }
+        }
+        Some(Ns::Ip {
+            ip,
+            port: Some(p),
+            bracketed,
+        }) => {
+            if bracketed || ip.is_ipv6() {
+                format!("[{ip}]#{p}")
+            } else {
+                format!("{ip}#{p}")
+            }
+        }
+        Some(Ns::Host { name, port }) => match (resolved(&name), port) {
+            (Some(ip), None) => ip.to_string(),
+            (Some(IpAddr::V6(ip)), Some(p)) => format!("[{ip}]#{p}"),
+            (Some(ip), Some(p)) => format!("{ip}#{p}"),
+            // Resolution failed: passed through unchanged, as the nanny does.
+            (None, _) => s.to_string(),
+        },
+        None => s.to_string(),
+    }
+}
+
+/// §3.2: the generated dnsmasq arguments (appended after the `--` arguments).
+pub fn translate(cfg: &NannyConfig, resolved: &dyn Fn(&str) -> Option<IpAddr>) -> Vec<String> {
+    let mut args = Vec::new();
+    for (domain, servers) in &cfg.stub_domains {
+        for s in servers {
+            args.push("--server".to_string());
+            args.push(format!("/{domain}/{}", munge(s, resolved)));
+        }
+    }
+    for s in &cfg.upstream_nameservers {
+        args.push("--server".to_string());
+        args.push(munge(s, resolved));
+    }
+    if !cfg.upstream_nameservers.is_empty() {
+        args.push("--no-resolv".to_string());
+    }
+    args
+}
+
+/// Resolves stub nameserver hostnames: names ending in `cluster.local` by a UDP A query to
+/// `-kubednsServer`, others with the system resolver; the first address wins.
+pub trait NameResolver: Send + Sync {
+    fn resolve(&self, name: &str) -> futures::future::BoxFuture<'_, Option<IpAddr>>;
+}
+
+/// The production resolver.
+pub struct SystemResolver {
+    pub kubedns_server: SocketAddr,
+    pub transport: std::sync::Arc<dyn crate::upstream::Transport>,
+}
+
+impl NameResolver for SystemResolver {
+    fn resolve(&self, name: &str) -> futures::future::BoxFuture<'_, Option<IpAddr>> {
+        let name = name.to_string();
+        Box::pin(async move {
+            if name.ends_with("cluster.local") {
+                crate::upstream::resolve_a(&*self.transport, self.kubedns_server, &name).await
+            } else {
+                tokio::net::lookup_host((name.as_str(), 53))
+                    .await
+                    .ok()?
+                    .next()
+                    .map(|s| s.ip())
+            }
+        })
+    }
+}
+
+/// Resolves all hostnames of `cfg`, logging failures (which pass the name through).
+pub async fn resolve_all(
+    cfg: &NannyConfig,
+    resolver: &dyn NameResolver,
+) -> BTreeMap<String, IpAddr> {
+    let mut out = BTreeMap::new();
+    for name in hostnames(cfg) {
+        match resolver.resolve(&name).await {
+            Some(ip) => {
+                out.insert(name, ip);
+            }
+            None => {
+                tracing::warn!(%name, "cannot resolve stub domain nameserver; passing it through")
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn google(n: &str) -> Option<IpAddr> {
+        (n == "google-public-dns-a.google.com").then(|| "8.8.8.8".parse().unwrap())
+    }
+
+    fn with_base(cfg: &NannyConfig) -> Vec<String> {
+        let mut v = vec!["--abc".to_string()];
+        v.extend(translate(cfg, &google));
+        v
+    }
+
+    #[test]
+    fn empty_config() {
+        let c = parse_config(&files(&[])).unwrap();
+        assert_eq!(with_base(&c), vec!["--abc"]);
+        assert_eq!(version_of(&files(&[])), "");
+    }
+
+    #[test]
+    fn stub_domains_unit_case() {
+        let c = parse_config(&files(&[(
+            "stubDomains",
+            r#"{"acme.local":["1.1.1.1"],"widget.local":["2.2.2.2:10053","3.3.3.3"],"google.local":["google-public-dns-a.google.com"]}"#,
+        )]))
+        .unwrap();
+        let args = with_base(&c);
+        assert_eq!(args[0], "--abc");
+        assert_eq!(args.iter().filter(|a| *a == "--server").count(), 4);
+        let mut servers: Vec<&String> = args.iter().skip(2).step_by(2).collect();
+        servers.sort();
+        assert_eq!(
+            servers,
+            [
+                "/acme.local/1.1.1.1",
+                "/google.local/8.8.8.8",
+                "/widget.local/2.2.2.2#10053",
+                "/widget.local/3.3.3.3"
+            ]
+        );
+        assert_eq!(hostnames(&c), vec!["google-public-dns-a.google.com"]);
+        // Unresolvable names are passed through.
+        assert!(
+            translate(&c, &|_| None)
+                .contains(&"/google.local/google-public-dns-a.google.com".to_string())
+        );
+    }
+
+    #[test]
+    fn upstreams_unit_cases() {
+        let c = parse_config(&files(&[(
+            "upstreamNameservers",
+            r#"["2.2.2.2:10053","3.3.3.3"]"#,
+        )]))
+        .unwrap();
+        assert_eq!(
+            with_base(&c),
+            [
+                "--abc",
+                "--server",
+                "2.2.2.2#10053",
+                "--server",
+                "3.3.3.3",
+                "--no-resolv"
+            ]
+        );
+        let c = parse_config(&files(&[(
+            "upstreamNameservers",
+            r#"["2001:db8:1::1","[2001:db8:2::2]","[2001:db8:3::3]:53"]"#,
+        )]))
+        .unwrap();
+        assert_eq!(
+            translate(&c, &google),
+            [
+                "--server",
+                "2001:db8:1::1",
+                "--server",
+                "[2001:db8:2::2]",
+                "--server",
+                "[2001:db8:3::3]#53",
+                "--no-resolv"
+            ]
+        );
+    }
+
+    #[test]
+    fn e2e_cases() {
+        let c = parse_config(&files(&[("stubDomains", r#"{"acme.local":["1.2.3.4"]}"#)])).unwrap();
+        assert_eq!(translate(&c, &google), ["--server", "/acme.local/1.2.3.4"]);
+        let c = parse_config(&files(&[("upstreamNameservers", r#"["5.6.7.8"]"#)])).unwrap();
+        assert_eq!(
+            translate(&c, &google),
+            ["--server", "5.6.7.8", "--no-resolv"]
+        );
+    }
+
+    #[test]
+    fn invalid_configs_rejected() {
+        for (k, v) in [
+            ("stubDomains", "garbage"),
+            ("stubDomains", r#"{"Acme.Local":["1.1.1.1"]}"#),
+            ("stubDomains", r#"{"acme.local.":["1.1.1.1"]}"#),
+            ("stubDomains", r#"{"acme.local":["1.1.1.1:99999"]}"#),
+            ("stubDomains", r#"{"acme.local":["bad_host"]}"#),
+            (
+                "upstreamNameservers",
+                r#"["1.1.1.1","2.2.2.2","3.3.3.3","4.4.4.4"]"#,
+            ),
+            ("upstreamNameservers", r#"["dns.google"]"#),
+            ("upstreamNameservers", r#"["1.1.1.1:0"]"#),
+            ("upstreamNameservers", "{}"),
+        ] {
+            assert!(parse_config(&files(&[(k, v)])).is_err(), "{k}={v}");
+        }
+        // Other keys are ignored.
+        assert_eq!(
+            parse_config(&files(&[("federations", "abc=def")])).unwrap(),
+            NannyConfig::default()
+        );
+    }
+
+    #[test]
+    fn dir_version_semantics() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(read_dir(d.path()).unwrap().version, "");
+        std::fs::write(d.path().join("stubDomains"), "{}").unwrap();
+        std::fs::write(d.path().join(".hidden"), "x").unwrap();
+        std::fs::create_dir(d.path().join("..data")).unwrap();
+        let s1 = read_dir(d.path()).unwrap();
+        assert_eq!(s1.files.len(), 1);
+        assert_eq!(s1.version, version_of(&s1.files));
+        assert_eq!(s1.version.len(), 64);
+        assert_eq!(read_dir(d.path()).unwrap().version, s1.version);
+        std::fs::write(d.path().join("stubDomains"), "{ }").unwrap();
+        assert_ne!(read_dir(d.path()).unwrap().version, s1.version);
+        assert_eq!(read_dir(&d.path().join("missing")).unwrap().version, "");
+    }
+}

@@ -1,0 +1,228 @@
+//! Socket loops: UDP workers (one SO_REUSEPORT socket each) and the TCP server.
+//!
+//! Owns: binding helpers, the UDP workers (one OS thread per socket blocked in `recvfrom`;
+//! cache hits are answered inline with reused buffers — no task spawn, no allocation; only
+//! misses go to the tokio runtime), and TCP serving with
+//! RFC 7766 length framing, pipelining (queries handled concurrently, answers matched by ID),
+//! an idle timeout, a connection cap and a per-connection query cap.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Engine, Step};
+
+/// Receive buffer for client datagrams (EDNS clients may send up to this).
+pub const UDP_RECV_BUF: usize = 4096;
+/// A TCP connection with no complete query for this long is closed (B4 row 17).
+pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Queries answered on one TCP connection before it is closed (dnsmasq closes after ~100).
+pub const TCP_MAX_QUERIES_PER_CONN: usize = 100;
+/// Socket receive buffer requested for UDP workers.
+pub const UDP_SO_RCVBUF: usize = 4 << 20;
+
+/// Binds `n` UDP sockets to `addr` with SO_REUSEPORT (the kernel spreads clients over them).
+/// With port 0 the first socket picks the port and the others join it.
+pub fn bind_udp_workers(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::UdpSocket>> {
+    let mut out = Vec::with_capacity(n.max(1));
+    let mut addr = addr;
+    for _ in 0..n.max(1) {
+        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.set_reuse_port(true)?;
+        let _ = s.set_recv_buffer_size(UDP_SO_RCVBUF);
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        let std_sock: std::net::UdpSocket = s.into();
+        addr = std_sock.local_addr()?;
+        out.push(std_sock);
+    }
+    Ok(out)
+}
+
+/// Binds a TCP listener (non-blocking, SO_REUSEADDR).
+pub fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
+}
+
+/// How often a blocked UDP worker checks for cancellation.
+pub const UDP_CANCEL_POLL: Duration = Duration::from_millis(100);
+
+/// Sends without blocking (used from async tasks on a blocking-mode socket); a full send
+/// buffer drops the datagram, as the kernel would under load.
+fn send_nonblocking(sock: &std::net::UdpSocket, buf: &[u8], dst: SocketAddr) {
+    let r = socket2::SockRef::from(sock).send_to_with_flags(buf, &dst.into(), libc::MSG_DONTWAIT);
+    if let Err(e) = r {
+        tracing::debug!(error = %e, %dst, "udp send error");
+    }
+}
+
+/// One UDP worker: a dedicated OS thread blocked in `recvfrom` on its own SO_REUSEPORT
+/// socket. Cache hits and local answers are sent inline (two syscalls per query, no epoll,
+/// no task, no allocation); misses are handed to the tokio runtime `rt`.
+pub fn serve_udp_blocking(
+    engine: Arc<Engine>,
+    sock: std::net::UdpSocket,
+    rt: tokio::runtime::Handle,
+    cancel: CancellationToken,
+) {
+    if let Err(e) = sock
+        .set_nonblocking(false)
+        .and_then(|()| sock.set_read_timeout(Some(UDP_CANCEL_POLL)))
+    {
+        tracing::error!(error = %e, "cannot configure udp socket");
+        return;
+    }
+    let sock = Arc::new(sock);
+    let mut buf = vec![0u8; UDP_RECV_BUF];
+    let mut out = Vec::with_capacity(UDP_RECV_BUF);
+    while !cancel.is_cancelled() {
+        let (n, src) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "udp receive error");
+                continue;
+            }
+        };
+        // Source port 0 cannot be answered (B2: sanitize the source).
+        if src.port() == 0 {
+            continue;
+        }
+        let pkt = buf.get(..n).unwrap_or(&[]);
+        match engine.answer_local(pkt, src, true, &mut out) {
+            Step::Reply => {
+                if let Err(e) = sock.send_to(&out, src) {
+                    tracing::debug!(error = %e, %src, "udp send error");
+                }
+            }
+            Step::Drop => {}
+            Step::Forward(q) => {
+                let pkt = pkt.to_vec();
+                let engine = Arc::clone(&engine);
+                let sock = Arc::clone(&sock);
+                rt.spawn(async move {
+                    let mut out = Vec::with_capacity(512);
+                    engine.forward(&pkt, q, true, &mut out).await;
+                    send_nonblocking(&sock, &out, src);
+                });
+            }
+        }
+    }
+}
+
+/// TCP limits.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub max_queries: usize,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: crate::config::DEFAULT_TCP_MAX_CONNECTIONS,
+            idle_timeout: TCP_IDLE_TIMEOUT,
+            max_queries: TCP_MAX_QUERIES_PER_CONN,
+        }
+    }
+}
+
+/// Accept loop; connections beyond the cap are closed at once.
+pub async fn serve_tcp(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    limits: TcpLimits,
+    cancel: CancellationToken,
+) {
+    let sem = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let (stream, src) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!(error = %e, "tcp accept error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = Arc::clone(&sem).try_acquire_owned() else {
+            tracing::debug!(%src, "tcp connection cap reached; closing");
+            drop(stream);
+            continue;
+        };
+        let engine = Arc::clone(&engine);
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = serve_conn(engine, stream, src, limits) => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_conn(engine: Arc<Engine>, stream: TcpStream, src: SocketAddr, limits: TcpLimits) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, wr) = stream.into_split();
+    let wr = Arc::new(Mutex::new(wr));
+    let mut tasks = JoinSet::new();
+    for _ in 0..limits.max_queries {
+        let Ok(Ok(len)) = tokio::time::timeout(limits.idle_timeout, rd.read_u16()).await else {
+            break;
+        };
+        if (len as usize) < crate::wire::HEADER_LEN {
+            break; // bad framing: close
+        }
+        let mut pkt = vec![0u8; len as usize];
+        let Ok(Ok(_)) = tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut pkt)).await
+        else {
+            break;
+        };
+        let engine = Arc::clone(&engine);
+        let wr = Arc::clone(&wr);
+        tasks.spawn(async move {
+            let mut out = Vec::with_capacity(512);
+            if engine.handle(&pkt, src, false, &mut out).await {
+                let Ok(len) = u16::try_from(out.len()) else {
+                    return;
+                };
+                let mut framed = Vec::with_capacity(out.len() + 2);
+                framed.extend_from_slice(&len.to_be_bytes());
+                framed.extend_from_slice(&out);
+                let _ = wr.lock().await.write_all(&framed).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let _ = wr.lock().await.shutdown().await;
+}

@@ -1,0 +1,142 @@
+//! The real `dnsmasq-rs` binary: exit status 2 on bad options, the nanny-era manifest argv
+//! (with a loopback port) serving queries, SIGUSR1 statistics and a clean SIGTERM exit.
+
+use std::io::Read;
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use dnsmasq_rs::testutil::*;
+use dnsmasq_rs::wire;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dnsmasq-rs");
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let p = s.local_addr().unwrap().port();
+    match std::net::TcpListener::bind(("127.0.0.1", p)) {
+        Ok(_) => p,
+        Err(_) => free_port(),
+    }
+}
+
+fn ask(port: u16, pkt: &[u8]) -> Option<Vec<u8>> {
+    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    s.send_to(pkt, ("127.0.0.1", port)).ok()?;
+    let mut b = vec![0u8; 4096];
+    let n = s.recv(&mut b).ok()?;
+    b.truncate(n);
+    Some(b)
+}
+
+#[test]
+fn bad_options_exit_2() {
+    for args in [
+        vec!["--frobnicate"],
+        vec![
+            "-v=2",
+            "-configDir=/nonexistent",
+            "--",
+            "-k",
+            "--bogus-option",
+        ],
+        vec!["--server=/x/not-an-ip"],
+        vec!["-configDir=/x", "-unknownNannyFlag=1", "--"],
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("dnsmasq-rs:"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn nanny_manifest_argv_serves_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "-v=2",
+            "-logtostderr",
+            &format!("-configDir={}", dir.path().display()),
+            "-restartDnsmasq=true",
+            "--",
+            "-k",
+            "--cache-size=1000",
+            "--no-negcache",
+            "--dns-loop-detect",
+            "--log-facility=-",
+            "--server=/cluster.local/127.0.0.1#10053",
+            "--server=/in-addr.arpa/127.0.0.1#10053",
+            "--server=/ip6.arpa/127.0.0.1#10053",
+            "--no-resolv",
+            "--no-hosts",
+            "--address=/local.test/10.5.5.5",
+            "--listen-address=127.0.0.1",
+            &format!("--port={port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut p = Proc(child);
+    let (q, _) = query_id("a.local.test", wire::TYPE_A, None, 3);
+    let mut answer = None;
+    for _ in 0..100 {
+        answer = ask(port, &q);
+        if answer.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let answer = answer.expect("binary answers");
+    assert_eq!(answer_ips(&answer), [std::net::Ipv4Addr::new(10, 5, 5, 5)]);
+    let chaos = query_bytes(
+        "cachesize.bind",
+        wire::TYPE_TXT,
+        hickory_proto::rr::DNSClass::CH,
+        None,
+        4,
+    );
+    assert_eq!(answer_txt(&ask(port, &chaos).unwrap()), ["1000"]);
+    let pid = p.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status.expect("exited after SIGTERM").code(), Some(0));
+    let mut err = String::new();
+    p.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(
+        err.contains("cache size 1000"),
+        "SIGUSR1 stats logged: {err}"
+    );
+}
