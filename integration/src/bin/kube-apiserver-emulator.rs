@@ -1,0 +1,92 @@
+//! `kube-apiserver-emulator`: runs the in-memory Kubernetes API emulator as a process.
+//! Prints `listening on http://…` once ready; stops on Ctrl-C / SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use integration::emulator::{Emulator, EmulatorConfig, StoreConfig, tls};
+
+/// Kubernetes API server emulator for kube-dns-rs tests and the sandbox.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (port 0 = pick a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// YAML file or directory to load at start (repeatable).
+    #[arg(long = "manifests", short = 'f')]
+    manifests: Vec<PathBuf>,
+    /// Events kept for watches; older resourceVersions get 410 Gone.
+    #[arg(long, default_value_t = integration::emulator::store::DEFAULT_HISTORY_LIMIT)]
+    history_limit: usize,
+    /// Seconds between BOOKMARK events on watches that allow them.
+    #[arg(long, default_value_t = 10)]
+    bookmark_interval_secs: u64,
+    /// Require this bearer token on API requests.
+    #[arg(long)]
+    token: Option<String>,
+    /// Serve HTTPS with a freshly generated self-signed certificate (needs `openssl`).
+    #[arg(long, conflicts_with_all = ["tls_cert_file", "tls_key_file"])]
+    tls_self_signed: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key-file).
+    #[arg(long, requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key for --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// Write `kubeconfig` (and `ca.crt` with HTTPS) into this directory once listening.
+    #[arg(long)]
+    kubeconfig_dir: Option<PathBuf>,
+    /// Do not mirror Endpoints into EndpointSlices.
+    #[arg(long)]
+    no_mirror: bool,
+    /// Build Endpoints (and EndpointSlices) for selector Services from matching Pods.
+    #[arg(long)]
+    endpoints_controller: bool,
+    /// Do not seed namespaces and the default/kubernetes Service.
+    #[arg(long)]
+    no_seed: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(c), Some(k)) => Some(tls::load(c, k)?),
+        _ if args.tls_self_signed => Some(tls::generate_self_signed()?),
+        _ => None,
+    };
+    let cfg = EmulatorConfig {
+        tls,
+        bind: args.bind,
+        store: StoreConfig {
+            history_limit: args.history_limit.max(1),
+            mirror_endpoint_slices: !args.no_mirror,
+            endpoints_controller: args.endpoints_controller,
+        },
+        bookmark_interval: Duration::from_secs(args.bookmark_interval_secs.max(1)),
+        token: args.token,
+        seed_defaults: !args.no_seed,
+        manifests: args.manifests,
+        ..EmulatorConfig::default()
+    };
+    let emu = Emulator::start(cfg).await?;
+    if let Some(dir) = &args.kubeconfig_dir {
+        std::fs::create_dir_all(dir)?;
+        let path = emu.write_kubeconfig(dir)?;
+        println!("kubeconfig written to {}", path.display());
+    }
+    println!("listening on {}", emu.url());
+    integration::harness::signals::wait_for_shutdown().await;
+    drop(emu);
+    Ok(())
+}

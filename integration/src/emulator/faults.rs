@@ -1,0 +1,113 @@
+//! Fault injection state shared by the HTTP layer: error windows, RBAC-style 403s per
+//! resource, forced 410s on upcoming watches, added latency. Connection refusal and watch
+//! closing are driven from [`super::Emulator`] because they act on sockets and streams.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+/// How an outage manifests to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutageMode {
+    /// Every API request gets `500 InternalError`.
+    Error500,
+    /// The listening socket is closed (connect fails with ECONNREFUSED) and open
+    /// connections, including watches, are cut.
+    Refuse,
+}
+
+/// Current fault settings.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Answer 500 until this instant.
+    pub error_until: Option<Instant>,
+    /// Plurals (e.g. `endpointslices`) answered with 403 Forbidden.
+    pub forbidden: BTreeSet<String>,
+    /// Number of upcoming watches that get an immediate 410 Gone ERROR event.
+    pub gone_next_watches: u32,
+    /// Restrict forced 410s to one plural (None = any resource).
+    pub gone_resource: Option<String>,
+    /// Delay added before every API request.
+    pub latency: Duration,
+}
+
+/// JSON view of the fault state (`GET /_emulator/faults`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FaultsView {
+    /// Milliseconds left in a 500 window.
+    pub error_ms_left: u64,
+    /// Milliseconds left in a refuse window.
+    pub refuse_ms_left: u64,
+    /// Forbidden plurals.
+    pub forbidden: Vec<String>,
+    /// Pending forced 410s.
+    pub gone_next_watches: u32,
+    /// Added latency in milliseconds.
+    pub latency_ms: u64,
+}
+
+impl Faults {
+    /// Whether the 500 window is active.
+    pub fn erroring(&self, now: Instant) -> bool {
+        self.error_until.is_some_and(|t| t > now)
+    }
+
+    /// Consumes one forced 410 if one is pending for `plural`.
+    pub fn take_gone(&mut self, plural: &str) -> bool {
+        let matches = self.gone_resource.as_deref().is_none_or(|r| r == plural);
+        if self.gone_next_watches > 0 && matches {
+            self.gone_next_watches -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The JSON view, given the refuse window end.
+    pub fn view(&self, now: Instant, refuse_until: Option<Instant>) -> FaultsView {
+        let left = |t: Option<Instant>| {
+            t.map_or(0, |t| t.saturating_duration_since(now).as_millis() as u64)
+        };
+        FaultsView {
+            error_ms_left: left(self.error_until),
+            refuse_ms_left: left(refuse_until),
+            forbidden: self.forbidden.iter().cloned().collect(),
+            gone_next_watches: self.gone_next_watches,
+            latency_ms: self.latency.as_millis() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forced_gone_is_consumed_per_resource() {
+        let mut f = Faults {
+            gone_next_watches: 2,
+            gone_resource: Some("services".into()),
+            ..Faults::default()
+        };
+        assert!(!f.take_gone("endpoints"));
+        assert!(f.take_gone("services"));
+        assert!(f.take_gone("services"));
+        assert!(!f.take_gone("services"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn error_window_expires() {
+        let now = Instant::now();
+        let f = Faults {
+            error_until: Some(now + Duration::from_secs(2)),
+            ..Faults::default()
+        };
+        assert!(f.erroring(now));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(!f.erroring(Instant::now()));
+        assert_eq!(f.view(Instant::now(), None).error_ms_left, 0);
+    }
+}

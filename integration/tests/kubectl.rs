@@ -1,0 +1,178 @@
+//! kubectl round trip against the emulator (`kubectl --server http://127.0.0.1:PORT`):
+//! create -f, get, apply -f (update through a strategic-merge patch), patch, delete, and
+//! get -w receiving an event. Skips with a message when kubectl is not installed.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use integration::emulator::{Emulator, EmulatorConfig};
+use integration::harness::process::{ChildProcess, ProcessSpec};
+
+fn kubectl_available() -> bool {
+    Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn kubectl(server: &str, home: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("kubectl")
+        .arg(format!("--server={server}"))
+        .args(args)
+        .env("HOME", home)
+        .env("KUBECONFIG", home.join("no-kubeconfig"))
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
+}
+
+const SERVICE: &str = r#"apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  labels: {app: web}
+spec:
+  clusterIP: 10.0.0.80
+  ports:
+  - name: http
+    port: 80
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_round_trip() -> anyhow::Result<()> {
+    if !kubectl_available() {
+        eprintln!("SKIPPED: kubectl is not installed");
+        return Ok(());
+    }
+    let emu = Emulator::start(EmulatorConfig::default()).await?;
+    let server = emu.url();
+    let dir = tempfile::tempdir()?;
+    let home = dir.path();
+    let file = home.join("svc.yaml");
+    std::fs::write(&file, SERVICE)?;
+    let f = file.to_string_lossy().to_string();
+
+    let out = tokio::task::block_in_place(|| kubectl(&server, home, &["create", "-f", &f]))?;
+    assert!(out.contains("service/web created"), "{out}");
+    let out =
+        tokio::task::block_in_place(|| kubectl(&server, home, &["get", "svc", "-o", "wide"]))?;
+    assert!(
+        out.contains("web") && out.contains("10.0.0.80") && out.contains("kubernetes"),
+        "{out}"
+    );
+    let ip = tokio::task::block_in_place(|| {
+        kubectl(
+            &server,
+            home,
+            &["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"],
+        )
+    })?;
+    assert_eq!(ip, "10.0.0.80");
+
+    // apply twice: the second apply changes the port via a strategic-merge patch.
+    tokio::task::block_in_place(|| kubectl(&server, home, &["apply", "-f", &f]))?;
+    std::fs::write(&file, SERVICE.replace("port: 80", "port: 8080"))?;
+    let out = tokio::task::block_in_place(|| kubectl(&server, home, &["apply", "-f", &f]))?;
+    assert!(out.contains("configured"), "{out}");
+    let ports = tokio::task::block_in_place(|| {
+        kubectl(
+            &server,
+            home,
+            &["get", "svc", "web", "-o", "jsonpath={.spec.ports[*].port}"],
+        )
+    })?;
+    assert_eq!(ports, "8080");
+
+    tokio::task::block_in_place(|| {
+        kubectl(
+            &server,
+            home,
+            &[
+                "patch",
+                "svc",
+                "web",
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"labels":{"patched":"yes"}}}"#,
+            ],
+        )
+    })?;
+    let labels = tokio::task::block_in_place(|| {
+        kubectl(
+            &server,
+            home,
+            &[
+                "get",
+                "svc",
+                "web",
+                "-o",
+                "jsonpath={.metadata.labels.patched}",
+            ],
+        )
+    })?;
+    assert_eq!(labels, "yes");
+    let slices = tokio::task::block_in_place(|| {
+        kubectl(&server, home, &["get", "endpointslices", "-n", "default"])
+    })?;
+    assert!(slices.contains("kubernetes"), "{slices}");
+
+    // get -w sees a change made while it runs.
+    let spec = ProcessSpec::new("kubectl-watch", "kubectl")
+        .args([
+            format!("--server={server}"),
+            "get".into(),
+            "configmaps".into(),
+            "-n".into(),
+            "default".into(),
+            "-w".into(),
+            "--output-watch-events".into(),
+        ])
+        .env("HOME", home)
+        .env("KUBECONFIG", home.join("no-kubeconfig"));
+    let watch = ChildProcess::spawn(spec, home)?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cm = home.join("cm.yaml");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  namespace: default\ndata:\n  a: b\n",
+    )?;
+    let cm = cm.to_string_lossy().to_string();
+    tokio::task::block_in_place(|| kubectl(&server, home, &["create", "-f", &cm]))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !watch.log().contains("watched") {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "kubectl get -w did not report the new ConfigMap; log:\n{}",
+            watch.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(watch.log().contains("ADDED"), "{}", watch.log());
+    drop(watch);
+
+    let out = tokio::task::block_in_place(|| kubectl(&server, home, &["delete", "-f", &f]))?;
+    assert!(out.contains("deleted"), "{out}");
+    let gone = Command::new("kubectl")
+        .arg(format!("--server={server}"))
+        .args(["get", "svc", "web"])
+        .env("HOME", home)
+        .output()?;
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+    Ok(())
+}
