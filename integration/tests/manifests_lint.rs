@@ -35,7 +35,10 @@ fn dns_manifests() -> Vec<PathBuf> {
     let root = manifests_dir();
     let mut files = vec![root.join("kube-dns.yaml")];
     files.extend(yaml_files(&root.join("legacy")));
-    assert!(files.len() >= 6, "expected the current manifest and 5 legacy eras, got {files:?}");
+    assert!(
+        files.len() >= 6,
+        "expected the current manifest and 5 legacy eras, got {files:?}"
+    );
     files
 }
 
@@ -48,13 +51,20 @@ fn pod_spec(doc: &Value) -> Option<&Value> {
 }
 
 fn containers(spec: &Value) -> Vec<&Value> {
-    spec["containers"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    spec["containers"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 
 fn args(container: &Value) -> Vec<String> {
     container["args"]
         .as_array()
-        .map(|a| a.iter().map(|v| v.as_str().expect("string arg").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().expect("string arg").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -77,8 +87,16 @@ fn every_manifest_parses() {
         let docs = load(&f);
         assert!(!docs.is_empty(), "{} is empty", f.display());
         for d in &docs {
-            assert!(d["apiVersion"].is_string(), "{}: document without apiVersion", f.display());
-            assert!(d["kind"].is_string(), "{}: document without kind", f.display());
+            assert!(
+                d["apiVersion"].is_string(),
+                "{}: document without apiVersion",
+                f.display()
+            );
+            assert!(
+                d["kind"].is_string(),
+                "{}: document without kind",
+                f.display()
+            );
         }
     }
 }
@@ -90,7 +108,12 @@ fn current_manifest_keeps_legacy_args() {
     let docs = load(&manifests_dir().join("kube-dns.yaml"));
     assert_eq!(
         args(find_container(&docs, "kubedns")),
-        ["--domain=cluster.local.", "--dns-port=10053", "--config-dir=/kube-dns-config", "--v=2"]
+        [
+            "--domain=cluster.local.",
+            "--dns-port=10053",
+            "--config-dir=/kube-dns-config",
+            "--v=2"
+        ]
     );
     assert_eq!(
         args(find_container(&docs, "dnsmasq")),
@@ -122,14 +145,21 @@ fn current_manifest_keeps_legacy_args() {
     assert_eq!(kubedns["env"][0]["value"], "10055");
     assert_eq!(kubedns["readinessProbe"]["httpGet"]["path"], "/readiness");
     assert_eq!(kubedns["readinessProbe"]["httpGet"]["port"], 8081);
-    assert_eq!(kubedns["livenessProbe"]["httpGet"]["path"], "/healthcheck/kubedns");
+    assert_eq!(
+        kubedns["livenessProbe"]["httpGet"]["path"],
+        "/healthcheck/kubedns"
+    );
     assert_eq!(kubedns["livenessProbe"]["httpGet"]["port"], 10054);
 }
 
 #[test]
 fn legacy_eras_keep_their_args() {
     let legacy = manifests_dir().join("legacy");
-    let bare = ["--cache-size=1000", "--no-resolv", "--server=127.0.0.1#10053"];
+    let bare = [
+        "--cache-size=1000",
+        "--no-resolv",
+        "--server=127.0.0.1#10053",
+    ];
     let d13 = load(&legacy.join("kube-dns-1.3.yaml"));
     assert_eq!(args(find_container(&d13, "dnsmasq")), bare);
     assert_eq!(
@@ -149,14 +179,35 @@ fn legacy_eras_keep_their_args() {
     }
     let d15 = load(&legacy.join("kube-dns-1.5.yaml"));
     assert!(args(find_container(&d15, "kubedns")).contains(&"--config-map=kube-dns".to_string()));
-    assert_eq!(args(find_container(&d15, "dnsmasq-metrics")), ["--v=2", "--logtostderr"]);
+    assert_eq!(
+        args(find_container(&d15, "dnsmasq-metrics")),
+        ["--v=2", "--logtostderr"]
+    );
     for (era, probe) in [("kube-dns-1.6.yaml", "A"), ("kube-dns-1.9.yaml", "SRV")] {
         let docs = load(&legacy.join(era));
         let sidecar = args(find_container(&docs, "sidecar"));
-        assert!(sidecar.iter().all(|a| !a.starts_with("--probe") || a.ends_with(probe)), "{era}");
+        assert!(
+            sidecar
+                .iter()
+                .all(|a| !a.starts_with("--probe") || a.ends_with(probe)),
+            "{era}"
+        );
         let nanny = args(find_container(&docs, "dnsmasq"));
-        assert_eq!(nanny[..5], ["-v=2", "-logtostderr", "-configDir=/etc/k8s/dns/dnsmasq-nanny", "-restartDnsmasq=true", "--"]);
-        assert_eq!(nanny.contains(&"--no-negcache".to_string()), probe == "SRV", "{era}");
+        assert_eq!(
+            nanny[..5],
+            [
+                "-v=2",
+                "-logtostderr",
+                "-configDir=/etc/k8s/dns/dnsmasq-nanny",
+                "-restartDnsmasq=true",
+                "--"
+            ]
+        );
+        assert_eq!(
+            nanny.contains(&"--no-negcache".to_string()),
+            probe == "SRV",
+            "{era}"
+        );
     }
 }
 
@@ -164,8 +215,14 @@ fn legacy_eras_keep_their_args() {
 /// watches. Anything broader in a DNS manifest is a lint failure.
 #[test]
 fn dns_rbac_is_least_privilege() {
-    let allowed_resources =
-        ["services", "endpoints", "endpointslices", "configmaps", "nodes", "pods"];
+    let allowed_resources = [
+        "services",
+        "endpoints",
+        "endpointslices",
+        "configmaps",
+        "nodes",
+        "pods",
+    ];
     let mut files = dns_manifests();
     files.push(manifests_dir().join("rbac-endpointslices.yaml"));
     let mut roles_seen = 0;
@@ -178,11 +235,19 @@ fn dns_rbac_is_least_privilege() {
             for rule in doc["rules"].as_array().expect("rules") {
                 for verb in rule["verbs"].as_array().expect("verbs") {
                     let v = verb.as_str().expect("verb");
-                    assert!(v == "list" || v == "watch", "{}: verb {v} is not read-only", f.display());
+                    assert!(
+                        v == "list" || v == "watch",
+                        "{}: verb {v} is not read-only",
+                        f.display()
+                    );
                 }
                 for res in rule["resources"].as_array().expect("resources") {
                     let r = res.as_str().expect("resource");
-                    assert!(allowed_resources.contains(&r), "{}: resource {r} not needed", f.display());
+                    assert!(
+                        allowed_resources.contains(&r),
+                        "{}: resource {r} not needed",
+                        f.display()
+                    );
                 }
             }
         }
@@ -196,13 +261,22 @@ fn dns_pod_security() {
         let docs = load(&f);
         for spec in docs.iter().filter_map(pod_spec) {
             assert_ne!(spec["hostNetwork"], true, "{}: hostNetwork", f.display());
-            assert_eq!(spec["dnsPolicy"], "Default", "{}: DNS pod must use dnsPolicy Default", f.display());
+            assert_eq!(
+                spec["dnsPolicy"],
+                "Default",
+                "{}: DNS pod must use dnsPolicy Default",
+                f.display()
+            );
             for c in containers(spec) {
                 let image = c["image"].as_str().expect("image");
                 assert!(
-                    ["kube-dns-rs/kubedns:", "kube-dns-rs/dnsmasq-rs:", "kube-dns-rs/healthz:"]
-                        .iter()
-                        .any(|p| image.starts_with(p)),
+                    [
+                        "kube-dns-rs/kubedns:",
+                        "kube-dns-rs/dnsmasq-rs:",
+                        "kube-dns-rs/healthz:"
+                    ]
+                    .iter()
+                    .any(|p| image.starts_with(p)),
                     "{}: image {image} is not one of ours",
                     f.display()
                 );
@@ -221,7 +295,10 @@ fn dns_pod_security() {
     let caps = &find_container(&docs, "dnsmasq")["securityContext"]["capabilities"];
     assert_eq!(caps["drop"], serde_json::json!(["all"]));
     for cap in caps["add"].as_array().expect("add") {
-        assert!(matches!(cap.as_str(), Some("NET_BIND_SERVICE" | "SETGID")), "{cap}");
+        assert!(
+            matches!(cap.as_str(), Some("NET_BIND_SERVICE" | "SETGID")),
+            "{cap}"
+        );
     }
 }
 
@@ -236,7 +313,9 @@ fn dns_service_exposes_udp_and_tcp_53() {
         let ports = svc["spec"]["ports"].as_array().expect("ports");
         for proto in ["UDP", "TCP"] {
             assert!(
-                ports.iter().any(|p| p["port"] == 53 && p["protocol"] == proto),
+                ports
+                    .iter()
+                    .any(|p| p["port"] == 53 && p["protocol"] == proto),
                 "{}: no 53/{proto}",
                 f.display()
             );
@@ -249,7 +328,10 @@ fn dns_service_exposes_udp_and_tcp_53() {
 #[test]
 fn autoscaler_and_pdb_target_the_kube_dns_deployment() {
     let docs = load(&manifests_dir().join("dns-horizontal-autoscaler.yaml"));
-    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").expect("autoscaler deployment");
+    let deploy = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("autoscaler deployment");
     let cmd: Vec<&str> = deploy
         .pointer("/spec/template/spec/containers/0/command")
         .and_then(Value::as_array)
@@ -259,5 +341,8 @@ fn autoscaler_and_pdb_target_the_kube_dns_deployment() {
         .collect();
     assert!(cmd.contains(&"--target=Deployment/kube-dns"), "{cmd:?}");
     let pdb = load(&manifests_dir().join("pdb.yaml"));
-    assert_eq!(pdb[0]["spec"]["selector"]["matchLabels"]["k8s-app"], "kube-dns");
+    assert_eq!(
+        pdb[0]["spec"]["selector"]["matchLabels"]["k8s-app"],
+        "kube-dns"
+    );
 }
