@@ -98,6 +98,7 @@ pub fn limits(opts: &Options) -> Limits {
     if let Some(v) = o.max_udp_payload {
         l.max_udp_payload = v;
     }
+    l.drain_timeout = opts.drain_timeout;
     l
 }
 

@@ -142,10 +142,13 @@ impl DnsClient {
         let fut = async {
             match transport {
                 Transport::Udp => {
-                    let bind: SocketAddr = if server.is_ipv4() {
-                        "127.0.0.1:0"
-                    } else {
-                        "[::1]:0"
+                    // Loopback servers get a loopback source; anything else (a pod IP behind
+                    // a veth) the wildcard, so the kernel picks the right interface.
+                    let bind: SocketAddr = match (server.is_ipv4(), server.ip().is_loopback()) {
+                        (true, true) => "127.0.0.1:0",
+                        (true, false) => "0.0.0.0:0",
+                        (false, true) => "[::1]:0",
+                        (false, false) => "[::]:0",
                     }
                     .parse()
                     .map_err(|_| DnsError::Proto("bind address".into()))?;

@@ -13,7 +13,7 @@
 //! * TCP: a connection cap (excess connections are closed at accept), an idle timeout per
 //!   frame, a per-connection query cap, and pipelined queries answered in order.
 //! * Shutdown: the token stops the accept/recv loops; in-flight work drains for up to
-//!   [`DRAIN_TIMEOUT`].
+//!   [`Limits::drain_timeout`].
 
 pub mod handler;
 pub mod metrics;
@@ -37,7 +37,8 @@ pub use metrics::DnsMetrics;
 use crate::forward::Forwarder;
 use crate::store::Store;
 
-/// How long `run` waits for in-flight queries after shutdown.
+/// Default for [`Limits::drain_timeout`]: how long `run` waits for in-flight queries after
+/// shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Receive buffer for one UDP datagram (the largest EDNS payload a client may send).
 const UDP_RECV_BUFFER: usize = 65_535;
@@ -57,6 +58,8 @@ pub struct Limits {
     pub max_inflight_udp: usize,
     /// Largest UDP reply with EDNS (and the payload size we advertise).
     pub max_udp_payload: u16,
+    /// How long `run` waits for in-flight queries after the shutdown token fires.
+    pub drain_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -67,6 +70,7 @@ impl Default for Limits {
             max_queries_per_tcp_connection: 100,
             max_inflight_udp: 1024,
             max_udp_payload: 1232,
+            drain_timeout: DRAIN_TIMEOUT,
         }
     }
 }
@@ -153,7 +157,7 @@ impl DnsServer {
         }
         shutdown.cancelled().await;
         tracker.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        if tokio::time::timeout(self.shared.limits.drain_timeout, tracker.wait())
             .await
             .is_err()
         {
