@@ -3,11 +3,13 @@
 //! Owns: the meaning of each dnsmasq option (`Config::build` from parsed [`Options`] plus the
 //! contents of resolv.conf and hosts files, read through an injectable callback), the
 //! `--server`/`--address` syntax, hosts-file parsing, and `Config::route` — the longest
-//! matching `/domain/` wins, `/domain/` alone means "answer locally only" (NXDOMAIN).
+//! matching `/domain/` wins, `/domain/` alone means "answer locally only" (NXDOMAIN) — and
+//! the `--allow-from` client networks.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::flags::{FlagError, Options};
 
@@ -19,6 +21,10 @@ pub const DEFAULT_FORWARD_MAX: usize = 150;
 pub const DEFAULT_PORT: u16 = 53;
 /// Default cap on concurrent TCP client connections (dnsmasq: 20 TCP children).
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 100;
+/// Default `--lame-duck`: how long DNS keeps answering after SIGTERM/SIGINT (as kubedns).
+pub const DEFAULT_LAME_DUCK: Duration = Duration::from_secs(5);
+/// Default `--drain-timeout`: deadline for in-flight work once listeners have stopped.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest accepted `--cache-size` (entries).
 pub const MAX_CACHE_SIZE: usize = 1_000_000;
 
@@ -50,6 +56,48 @@ pub enum Route<'a> {
     Forward(&'a [SocketAddr]),
     Local,
     Address(&'a [IpAddr]),
+}
+
+/// One `--allow-from` network: `ip/prefix`, or a bare address (a single host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `10.0.0.0/8`, `fd00::/8`, `127.0.0.1`; host bits are ignored.
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (ip, prefix) = match s.trim().split_once('/') {
+            Some((ip, p)) => (ip.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (s.trim().parse::<IpAddr>().ok()?, None),
+        };
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Cidr { net: ip, prefix })
+    }
+
+    /// Whether `ip` is inside this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let mask = |bits: u32, prefix: u8| -> u128 {
+            if prefix == 0 {
+                0
+            } else {
+                (u128::MAX << (bits - u32::from(prefix))) & (u128::MAX >> (128 - bits))
+            }
+        };
+        match (self.net, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let m = mask(32, self.prefix);
+                (u128::from(u32::from(n)) & m) == (u128::from(u32::from(a)) & m)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let m = mask(128, self.prefix);
+                (u128::from(n) & m) == (u128::from(a) & m)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Parsed hosts files.
@@ -208,6 +256,12 @@ pub struct Config {
     pub workers: Option<usize>,
     pub tcp_max_connections: usize,
     pub keep_in_foreground: bool,
+    /// `--lame-duck`: serving continues this long after SIGTERM/SIGINT.
+    pub lame_duck: Duration,
+    /// `--drain-timeout`: in-flight work gets this long after the listeners stop.
+    pub drain_timeout: Duration,
+    /// `--allow-from`: client networks answered; empty = every client (legacy behaviour).
+    pub allow_from: Vec<Cidr>,
 }
 
 impl Config {
@@ -313,6 +367,22 @@ impl Config {
             Some(v) => parse_number::<usize>("tcp-max-connections", v)?.max(1),
             None => DEFAULT_TCP_MAX_CONNECTIONS,
         };
+        let duration = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            o.last(name).map_or(Ok(default), |v| {
+                crate::flags::parse_duration_or_secs(v)
+                    .ok_or_else(|| bad(name, v, "expected a duration such as 5s or 5"))
+            })
+        };
+        let mut allow_from = Vec::new();
+        for v in o.values("allow-from") {
+            for c in v.split(',') {
+                allow_from.push(Cidr::parse(c).ok_or_else(|| {
+                    bad("allow-from", v, "expected ip/prefix or ip, comma-separated")
+                })?);
+            }
+        }
+        let lame_duck = duration("lame-duck", DEFAULT_LAME_DUCK)?;
+        let drain_timeout = duration("drain-timeout", DEFAULT_DRAIN_TIMEOUT)?;
         if let LogTarget::Syslog(f) = &log_facility {
             warnings.push(format!(
                 "syslog facility `{f}` is not available; logging to stderr"
@@ -346,8 +416,16 @@ impl Config {
             workers,
             tcp_max_connections,
             keep_in_foreground: o.has("keep-in-foreground") || o.has("no-daemon"),
+            lame_duck,
+            drain_timeout,
+            allow_from,
         };
         Ok((cfg, warnings))
+    }
+
+    /// Whether `--allow-from` lets this client be answered (no allocation: per-query path).
+    pub fn client_allowed(&self, ip: IpAddr) -> bool {
+        self.allow_from.is_empty() || self.allow_from.iter().any(|c| c.contains(ip))
     }
 
     /// dnsmasq server selection for a lowercased name without trailing dot.
@@ -510,6 +588,70 @@ mod tests {
         assert!(c.hosts.by_name.contains_key("localhost"));
         assert_eq!(c.forward_max, 150);
         assert_eq!(c.port, 53);
+        assert_eq!(c.lame_duck, DEFAULT_LAME_DUCK);
+        assert_eq!(c.drain_timeout, DEFAULT_DRAIN_TIMEOUT);
+    }
+
+    #[test]
+    fn allow_from_networks() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let c = cfg("--no-resolv");
+        assert!(c.client_allowed(ip("203.0.113.9")), "empty list: everyone");
+        let c = cfg(
+            "--no-resolv --allow-from=10.0.0.0/8,127.0.0.1 --allow-from fd00::/8 \
+             --allow-from=192.168.1.77/24",
+        );
+        for ok in [
+            "10.0.0.1",
+            "10.255.255.255",
+            "127.0.0.1",
+            "fd12::1",
+            "::ffff:10.1.2.3",
+            "192.168.1.1",
+        ] {
+            assert!(c.client_allowed(ip(ok)), "{ok}");
+        }
+        for no in [
+            "11.0.0.1",
+            "127.0.0.2",
+            "fe80::1",
+            "::1",
+            "192.168.2.1",
+            "::a00:1",
+        ] {
+            assert!(!c.client_allowed(ip(no)), "{no}");
+        }
+        assert!(cfg("--no-resolv --allow-from=0.0.0.0/0").client_allowed(ip("1.2.3.4")));
+        assert!(!cfg("--no-resolv --allow-from=0.0.0.0/0").client_allowed(ip("::2")));
+        assert!(cfg("--no-resolv --allow-from=::/0").client_allowed(ip("2001:db8::1")));
+        for bad in [
+            "--allow-from=10.0.0.0/33",
+            "--allow-from=fd00::/129",
+            "--allow-from=10.0.0.0/",
+            "--allow-from=example.com",
+            "--allow-from=10.0.0.0/8,",
+        ] {
+            let o = parse_dnsmasq(&argv(bad), &fs, None).unwrap();
+            assert!(Config::build(&o, &fs).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lame_duck_and_drain_timeout() {
+        let c = cfg("--no-resolv --lame-duck=2s --drain-timeout 1.5");
+        assert_eq!(c.lame_duck, Duration::from_secs(2));
+        assert_eq!(c.drain_timeout, Duration::from_millis(1500));
+        let c = cfg("--no-resolv --lame-duck=0 --drain-timeout=1m");
+        assert_eq!(c.lame_duck, Duration::ZERO);
+        assert_eq!(c.drain_timeout, Duration::from_secs(60));
+        for bad in ["--lame-duck=soon", "--drain-timeout=-1s", "--lame-duck=5y"] {
+            let o = parse_dnsmasq(&argv(bad), &fs, None).unwrap();
+            let e = Config::build(&o, &fs).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::Flag(FlagError::BadValue { .. })),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The request pipeline shared by the UDP and TCP servers.
 //!
-//! Owns: cheap rejections → FORMERR/NOTIMP/BADVERS → CHAOS stats → loop probes → hosts and
+//! Owns: cheap rejections → `--allow-from` (REFUSED; malformed packets from outside are
+//! dropped, B4 row 14) → FORMERR/NOTIMP/BADVERS → CHAOS stats → loop probes → hosts and
 //! `--address`/local-only answers → cache hit (all synchronous, no allocation on a hit) →
 //! on a miss: the pending table (identical questions coalesced into one upstream query,
 //! CVE-2020-25686), the `--dns-forward-max` cap (REFUSED beyond, warned once), server
@@ -127,8 +128,12 @@ impl Engine {
 
     /// The synchronous pipeline: everything except forwarding. Never allocates on a cache hit.
     pub fn answer_local(&self, pkt: &[u8], src: SocketAddr, udp: bool, out: &mut Vec<u8>) -> Step {
+        let cfg = self.cfg.load();
+        let allowed = cfg.client_allowed(src.ip());
         let q = match wire::parse_query(pkt) {
             Parsed::Drop => return Step::Drop,
+            // No error replies to clients outside the allow-list: only REFUSED, to a query.
+            Parsed::Error { .. } if !allowed => return Step::Drop,
             Parsed::Error {
                 id,
                 opcode,
@@ -140,8 +145,13 @@ impl Engine {
             }
             Parsed::Query(q) => q,
         };
+        if !allowed {
+            self.stats.refused_clients.inc();
+            tracing::debug!(%src, "client outside --allow-from; REFUSED");
+            wire::error_response(out, pkt, &q, wire::RCODE_REFUSED);
+            return Step::Reply;
+        }
         self.stats.queries.inc();
-        let cfg = self.cfg.load();
         if cfg.log_queries {
             tracing::info!(qtype = q.qtype, name = %q.name_string(), %src, "query");
         }

@@ -135,7 +135,18 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         rest = &rest[unit_end..];
         total += num * mult;
     }
-    Some(Duration::from_secs_f64(total))
+    // `try_`: an absurdly large value is an error, not a panic.
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// Parses a duration given either in Go syntax (`5s`, `1m30s`, `500ms`) or as plain seconds
+/// (`5`, `2.5`), as `--lame-duck` and `--drain-timeout` accept.
+pub fn parse_duration_or_secs(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Duration::try_from_secs_f64(s.parse().ok()?).ok();
+    }
+    parse_go_duration(s)
 }
 
 fn parse_go_bool(name: &str, v: &str) -> Result<bool, FlagError> {
@@ -260,6 +271,9 @@ const OPTIONS: &[(&str, Option<char>, Arg)] = &[
     ("metrics-address", None, Arg::Required),
     ("workers", None, Arg::Required),
     ("tcp-max-connections", None, Arg::Required),
+    ("lame-duck", None, Arg::Required),
+    ("drain-timeout", None, Arg::Required),
+    ("allow-from", None, Arg::Required),
 ];
 
 /// Real dnsmasq options that are harmless here: accepted with a warning and ignored.
@@ -614,5 +628,39 @@ mod tests {
         assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_go_duration("10"), None);
         assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("99999999999999999999999h"), None);
+        assert_eq!(parse_go_duration("5x"), None);
+    }
+
+    #[test]
+    fn durations_or_plain_seconds() {
+        assert_eq!(parse_duration_or_secs("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration_or_secs("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration_or_secs("0"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_duration_or_secs("2.5"),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            parse_duration_or_secs("1m30s"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_duration_or_secs("250ms"),
+            Some(Duration::from_millis(250))
+        );
+        for bad in [
+            "",
+            "-5s",
+            "-1",
+            "five",
+            "5 s",
+            ".",
+            "1e3",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(parse_duration_or_secs(bad), None, "{bad}");
+        }
     }
 }

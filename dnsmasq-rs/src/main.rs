@@ -1,5 +1,5 @@
 //! `dnsmasq-rs` binary: parse argv (nanny or dnsmasq dialect), init logging, bind sockets,
-//! apply the initial ConfigMap, and serve until SIGTERM/SIGINT.
+//! apply the initial ConfigMap, and serve until SIGTERM/SIGINT; then lame-duck, drain, exit 0.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -15,6 +15,8 @@ use dnsmasq_rs::{flags, server};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT_CONF: &str = "/etc/dnsmasq.conf";
+/// After `run` returns, leftover blocking work (a system-resolver lookup) gets this long.
+const RUNTIME_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn init_tracing(target: &LogTarget, verbosity: u32) {
     let default = if verbosity >= 4 { "debug" } else { "info" };
@@ -74,7 +76,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match rt.block_on(serve(inv, cfg, warnings, workers, default_conf)) {
+    let result = rt.block_on(serve(inv, cfg, warnings, workers, default_conf));
+    rt.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -90,6 +94,8 @@ async fn serve(
     workers: usize,
     default_conf: PathBuf,
 ) -> anyhow::Result<()> {
+    // Installed first, so a SIGTERM during startup is not lost (Kubernetes sends SIGTERM).
+    let signals = run::shutdown_signals().context("cannot install signal handlers")?;
     if let Some(user) = cfg.user.as_deref().filter(|u| *u != "root") {
         tracing::warn!(%user, "--user accepted; dnsmasq-rs does not change user (run the container as the desired UID)");
     }
@@ -155,18 +161,22 @@ async fn serve(
         .nanny
         .as_ref()
         .map_or(std::time::Duration::ZERO, |n| n.log_interval);
+    let cfg = engine.config();
     let cancel = CancellationToken::new();
-    let c2 = cancel.clone();
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-        }
-        tracing::info!("shutting down");
-        c2.cancel();
-    });
-    run::run(engine, sockets, Some(reloader), log_interval, cancel).await;
+    tokio::spawn(run::lame_duck_then_stop(
+        signals,
+        cfg.lame_duck,
+        cancel.clone(),
+    ));
+    run::run(
+        engine,
+        sockets,
+        Some(reloader),
+        log_interval,
+        cfg.drain_timeout,
+        cancel,
+    )
+    .await;
+    tracing::info!("exiting");
     Ok(())
 }

@@ -1,6 +1,15 @@
 //! Wiring: building a [`Config`] from argument lists, the reload loop (ConfigMap directory in
 //! the nanny dialect, resolv.conf changes in both), SIGUSR1 / `-logInterval` statistics, the
-//! optional Prometheus endpoint, and `run` which serves pre-bound sockets until cancelled.
+//! optional Prometheus endpoint, `run` which serves pre-bound sockets until cancelled and then
+//! drains, and the signal side of graceful shutdown (house style A6.9, threat B4 row 27):
+//!
+//! 1. SIGTERM or SIGINT: keep answering for the lame-duck period (`--lame-duck`), because
+//!    kube-proxy and clients keep sending to the pod until its endpoint removal propagates
+//!    (a second signal ends the period early);
+//! 2. cancel the serving token: UDP workers and TCP accept loops stop;
+//! 3. `run` drains in-flight upstream resolutions and open TCP connections within
+//!    `--drain-timeout`;
+//! 4. `main` exits 0.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
@@ -233,14 +244,27 @@ pub struct Sockets {
     pub metrics: Option<TcpListener>,
 }
 
-/// Serves until `cancel` fires.
+/// Outcome of the drain after cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Every listener stopped and all in-flight work finished within the deadline.
+    Complete,
+    /// The deadline passed first; the remaining work is abandoned.
+    TimedOut,
+}
+
+/// Serves until `cancel` fires, then stops accepting (UDP workers, TCP accept loops, the
+/// metrics endpoint, the reload loop) and waits at most `drain_timeout` for in-flight
+/// upstream resolutions and open TCP connections to finish.
 pub async fn run(
     engine: Arc<Engine>,
     sockets: Sockets,
     reloader: Option<Reloader>,
     log_interval: Duration,
+    drain_timeout: Duration,
     cancel: CancellationToken,
-) {
+) -> Drain {
+    let tracker = TaskTracker::new();
     let mut tasks = tokio::task::JoinSet::new();
     let limits = TcpLimits {
         max_connections: engine.config().tcp_max_connections,
@@ -249,13 +273,15 @@ pub async fn run(
     let rt = tokio::runtime::Handle::current();
     for s in sockets.udp {
         let (engine, rt, cancel) = (Arc::clone(&engine), rt.clone(), cancel.clone());
-        tasks.spawn_blocking(move || server::serve_udp_blocking(engine, s, rt, cancel));
+        let tracker = tracker.clone();
+        tasks.spawn_blocking(move || server::serve_udp_blocking(engine, s, rt, tracker, cancel));
     }
     for l in sockets.tcp {
         tasks.spawn(server::serve_tcp(
             Arc::clone(&engine),
             l,
             limits,
+            tracker.clone(),
             cancel.clone(),
         ));
     }
@@ -273,7 +299,93 @@ pub async fn run(
     if engine.config().loop_detect {
         engine.start_loop_probes();
     }
-    while tasks.join_next().await.is_some() {}
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = tasks.join_next() => if r.is_none() { break },
+        }
+    }
+    cancel.cancel();
+    tracing::info!(
+        ?drain_timeout,
+        in_flight = tracker.len(),
+        "stopped accepting queries; draining"
+    );
+    tracker.close();
+    let drained = async {
+        while tasks.join_next().await.is_some() {}
+        tracker.wait().await;
+    };
+    match tokio::time::timeout(drain_timeout, drained).await {
+        Ok(()) => {
+            tracing::info!("drained");
+            Drain::Complete
+        }
+        Err(_) => {
+            tracing::warn!(
+                ?drain_timeout,
+                in_flight = tracker.len(),
+                "drain deadline passed; exiting with work in flight"
+            );
+            Drain::TimedOut
+        }
+    }
+}
+
+/// Forwards SIGTERM and SIGINT, by name, into a channel (Kubernetes stops a pod with
+/// SIGTERM; SIGINT is Ctrl-C). Handlers are installed before this returns, so a signal
+/// arriving at any later moment is seen.
+pub fn shutdown_signals() -> std::io::Result<mpsc::UnboundedReceiver<&'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                Some(()) = term.recv() => "SIGTERM",
+                Some(()) = int.recv() => "SIGINT",
+                else => return,
+            };
+            if tx.send(name).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// The signal side of graceful shutdown: waits for the first signal on `signals`, keeps
+/// serving for `lame_duck` (cut short by a second signal), then cancels `serving`.
+/// Returns at once, cancelling `serving`, if the signal source goes away.
+pub async fn lame_duck_then_stop(
+    mut signals: mpsc::UnboundedReceiver<&'static str>,
+    lame_duck: Duration,
+    serving: CancellationToken,
+) {
+    let first = tokio::select! {
+        s = signals.recv() => s,
+        _ = serving.cancelled() => return,
+    };
+    if let Some(sig) = first
+        && !lame_duck.is_zero()
+    {
+        tracing::info!(
+            signal = sig,
+            ?lame_duck,
+            "shutting down: still answering during the lame-duck period"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(lame_duck) => {}
+            Some(again) = signals.recv() => {
+                tracing::info!(signal = again, "second signal: ending the lame-duck period");
+            }
+            _ = serving.cancelled() => {}
+        }
+    } else if let Some(sig) = first {
+        tracing::info!(signal = sig, "shutting down");
+    }
+    serving.cancel();
 }
 
 /// Error type for `main`: flag problems exit with status 2.
@@ -296,6 +408,57 @@ pub fn parse_kubedns_server(s: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn lame_duck_keeps_serving_then_cancels() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let serving = CancellationToken::new();
+        let seq = tokio::spawn(lame_duck_then_stop(
+            rx,
+            Duration::from_secs(5),
+            serving.clone(),
+        ));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(!serving.is_cancelled(), "no signal, no shutdown");
+        let start = tokio::time::Instant::now();
+        tx.send("SIGTERM").unwrap();
+        tokio::time::sleep(Duration::from_millis(4900)).await;
+        assert!(
+            !serving.is_cancelled(),
+            "still serving in the lame-duck period"
+        );
+        serving.cancelled().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        seq.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn second_signal_or_zero_period_stops_at_once() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let serving = CancellationToken::new();
+        let seq = tokio::spawn(lame_duck_then_stop(
+            rx,
+            Duration::from_secs(5),
+            serving.clone(),
+        ));
+        tx.send("SIGTERM").unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!serving.is_cancelled());
+        let start = tokio::time::Instant::now();
+        tx.send("SIGINT").unwrap();
+        serving.cancelled().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        seq.await.unwrap();
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        let serving = CancellationToken::new();
+        let seq = tokio::spawn(lame_duck_then_stop(rx, Duration::ZERO, serving.clone()));
+        let start = tokio::time::Instant::now();
+        tx.send("SIGTERM").unwrap();
+        serving.cancelled().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        seq.await.unwrap();
+    }
 
     struct NoResolve;
     impl NameResolver for NoResolve {

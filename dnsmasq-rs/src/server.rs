@@ -5,6 +5,12 @@
 //! misses go to the tokio runtime), and TCP serving with
 //! RFC 7766 length framing, pipelining (queries handled concurrently, answers matched by ID),
 //! an idle timeout, a connection cap and a per-connection query cap.
+//!
+//! Shutdown: every loop stops accepting once its `CancellationToken` fires (UDP workers within
+//! [`UDP_CANCEL_POLL`], thanks to a socket read timeout). Work already accepted — UDP misses
+//! handed to the runtime and open TCP connections — is spawned on a [`TaskTracker`] so `run`
+//! can drain it: a TCP connection stops reading new queries at cancellation, finishes the ones
+//! it has read, writes their answers and closes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::engine::{Engine, Step};
 
@@ -77,11 +84,13 @@ fn send_nonblocking(sock: &std::net::UdpSocket, buf: &[u8], dst: SocketAddr) {
 
 /// One UDP worker: a dedicated OS thread blocked in `recvfrom` on its own SO_REUSEPORT
 /// socket. Cache hits and local answers are sent inline (two syscalls per query, no epoll,
-/// no task, no allocation); misses are handed to the tokio runtime `rt`.
+/// no task, no allocation); misses are handed to the tokio runtime `rt`, tracked by `tracker`
+/// so they can be drained at shutdown. Returns within [`UDP_CANCEL_POLL`] of `cancel`.
 pub fn serve_udp_blocking(
     engine: Arc<Engine>,
     sock: std::net::UdpSocket,
     rt: tokio::runtime::Handle,
+    tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
     if let Err(e) = sock
@@ -126,11 +135,14 @@ pub fn serve_udp_blocking(
                 let pkt = pkt.to_vec();
                 let engine = Arc::clone(&engine);
                 let sock = Arc::clone(&sock);
-                rt.spawn(async move {
-                    let mut out = Vec::with_capacity(512);
-                    engine.forward(&pkt, q, true, &mut out).await;
-                    send_nonblocking(&sock, &out, src);
-                });
+                tracker.spawn_on(
+                    async move {
+                        let mut out = Vec::with_capacity(512);
+                        engine.forward(&pkt, q, true, &mut out).await;
+                        send_nonblocking(&sock, &out, src);
+                    },
+                    &rt,
+                );
             }
         }
     }
@@ -154,11 +166,14 @@ impl Default for TcpLimits {
     }
 }
 
-/// Accept loop; connections beyond the cap are closed at once.
+/// Accept loop; connections beyond the cap are closed at once. Returns (dropping the
+/// listener) when `cancel` fires; connections are spawned on `tracker` and wind down on their
+/// own (see the module header).
 pub async fn serve_tcp(
     engine: Arc<Engine>,
     listener: TcpListener,
     limits: TcpLimits,
+    tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
     let sem = Arc::new(Semaphore::new(limits.max_connections));
@@ -181,24 +196,35 @@ pub async fn serve_tcp(
         };
         let engine = Arc::clone(&engine);
         let cancel = cancel.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = serve_conn(engine, stream, src, limits) => {}
-            }
+        tracker.spawn(async move {
+            serve_conn(engine, stream, src, limits, cancel).await;
             drop(permit);
         });
     }
 }
 
-async fn serve_conn(engine: Arc<Engine>, stream: TcpStream, src: SocketAddr, limits: TcpLimits) {
+/// One TCP connection. After `cancel`, no further query is read; those already read are
+/// answered before the connection is closed.
+async fn serve_conn(
+    engine: Arc<Engine>,
+    stream: TcpStream,
+    src: SocketAddr,
+    limits: TcpLimits,
+    cancel: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let wr = Arc::new(Mutex::new(wr));
     let mut tasks = JoinSet::new();
     for _ in 0..limits.max_queries {
-        let Ok(Ok(len)) = tokio::time::timeout(limits.idle_timeout, rd.read_u16()).await else {
-            break;
+        let read_len = tokio::time::timeout(limits.idle_timeout, rd.read_u16());
+        let len = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            r = read_len => match r {
+                Ok(Ok(len)) => len,
+                _ => break,
+            },
         };
         if (len as usize) < crate::wire::HEADER_LEN {
             break; // bad framing: close

@@ -32,6 +32,8 @@ pub struct Stats {
     pub upstream_queries: Counter,
     pub unwanted_replies: Counter,
     pub refused_forward_max: Counter,
+    /// Queries refused because the client is outside `--allow-from`.
+    pub refused_clients: Counter,
     pub servfail_sent: Counter,
     pub tcp_fallbacks: Counter,
     pub coalesced: Counter,
@@ -117,6 +119,11 @@ impl Stats {
             "refused_forward_max",
             "Queries refused at the --dns-forward-max limit",
             self.refused_forward_max.clone(),
+        );
+        r.register(
+            "refused_clients",
+            "Queries refused because the client is outside --allow-from",
+            self.refused_clients.clone(),
         );
         r.register(
             "servfail",

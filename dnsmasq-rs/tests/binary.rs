@@ -1,5 +1,7 @@
 //! The real `dnsmasq-rs` binary: exit status 2 on bad options, the nanny-era manifest argv
-//! (with a loopback port) serving queries, SIGUSR1 statistics and a clean SIGTERM exit.
+//! (with a loopback port) serving queries, SIGUSR1 statistics, and SIGTERM: immediate exit 0
+//! with `--lame-duck=0`, otherwise answering through the lame-duck period, then draining
+//! and exiting 0 in time with the port free again (house style B4 row 27).
 
 use std::io::Read;
 use std::net::UdpSocket;
@@ -74,6 +76,7 @@ fn nanny_manifest_argv_serves_and_stops_cleanly() {
             "--cache-size=1000",
             "--no-negcache",
             "--dns-loop-detect",
+            "--lame-duck=0",
             "--log-facility=-",
             "--server=/cluster.local/127.0.0.1#10053",
             "--server=/in-addr.arpa/127.0.0.1#10053",
@@ -139,4 +142,101 @@ fn nanny_manifest_argv_serves_and_stops_cleanly() {
         err.contains("cache size 1000"),
         "SIGUSR1 stats logged: {err}"
     );
+}
+
+fn wait_answers(port: u16, q: &[u8]) -> Vec<u8> {
+    for _ in 0..100 {
+        if let Some(a) = ask(port, q) {
+            return a;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("binary does not answer");
+}
+
+fn tcp_ask(port: u16, q: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    c.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(q);
+    c.write_all(&framed)?;
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len)?;
+    let mut b = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    c.read_exact(&mut b)?;
+    Ok(b)
+}
+
+#[test]
+fn sigterm_lame_duck_then_drain_and_exit_0() {
+    const LAME_DUCK: Duration = Duration::from_secs(3);
+    const DRAIN: Duration = Duration::from_secs(1);
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "--no-resolv",
+            "--no-hosts",
+            "--address=/local.test/10.5.5.5",
+            "--listen-address=127.0.0.1",
+            &format!("--port={port}"),
+            "--lame-duck=3s", // Go duration syntax
+            "--drain-timeout",
+            "1", // plain seconds
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut p = Proc(child);
+    let (q, _) = query_id("a.local.test", wire::TYPE_A, None, 7);
+    let five = [std::net::Ipv4Addr::new(10, 5, 5, 5)];
+    assert_eq!(answer_ips(&wait_answers(port, &q)), five);
+    // An idle TCP connection must not hold up the exit (its idle timeout is 10 s).
+    let _idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let pid = p.0.id().to_string();
+    let t0 = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Lame duck: UDP and TCP still answered right after SIGTERM and half-way through.
+    assert_eq!(
+        answer_ips(&ask(port, &q).expect("answered after SIGTERM")),
+        five
+    );
+    assert_eq!(
+        answer_ips(&tcp_ask(port, &q).expect("TCP answered after SIGTERM")),
+        five
+    );
+    std::thread::sleep((LAME_DUCK / 2).saturating_sub(t0.elapsed()));
+    assert!(
+        p.0.try_wait().unwrap().is_none(),
+        "still running in the lame-duck period"
+    );
+    assert_eq!(
+        answer_ips(&ask(port, &q).expect("answered in the lame-duck period")),
+        five
+    );
+    let deadline = LAME_DUCK + DRAIN + Duration::from_secs(2);
+    let status = loop {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < deadline,
+            "no exit within {deadline:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    std::net::UdpSocket::bind(("127.0.0.1", port)).expect("UDP port free after exit");
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("TCP port free after exit");
+    let mut err = String::new();
+    p.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("lame-duck"), "{err}");
+    assert!(err.contains("drained"), "{err}");
 }

@@ -15,6 +15,15 @@
 //! `www.example.com AAAA` with EDNS; then the reply): `01 00 66 | 00 00 81 79 00 01 00 01 00
 //! 00 00 00 03 77 77 77 07 65 78 61 6d 70 6c 65 03 63 6f 6d 00 00 1c 00 01 c0 0b fd 25 00 11
 //! 00 00 01 2c 00 10 00 01 c0 0c 00 00 00 00 00 41 d0 00 00 00 00 00`.
+//!
+//! B1 (fuzz target `dnsmasq_parsers`, `crash-89569bc0…`): `flags::parse_go_duration` calls
+//! `Duration::from_secs_f64` on an unbounded sum, which panics ("cannot convert float
+//! seconds to Duration: value is either too big or NaN") for a huge value such as
+//! `007440s0888…8s` (70 digits). Reachable from the command line
+//! (`-syncInterval=`/`-logInterval=` in the nanny dialect): the process panics at startup
+//! instead of exiting 2 with a usage error. Go's `time.ParseDuration` rejects values over
+//! about 292 years ("invalid duration"); the parser must return `None` instead. Fixed
+//! (`Duration::try_from_secs_f64`) while this work was under way; the test guards it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -160,4 +169,30 @@ async fn pointer_into_unrewritten_header_byte_is_served_decodable() {
     if let Some(out) = served_reply(0x04).await {
         Message::from_vec(&out).expect("decodes");
     }
+}
+
+const B1_HUGE: &str =
+    "007440s0888888888888888888888888888888888888888888888888888888888888888888888s";
+
+#[test]
+fn b1_huge_go_duration_is_rejected_not_a_panic() {
+    assert_eq!(flags::parse_go_duration(B1_HUGE), None);
+    assert_eq!(flags::parse_go_duration("9999999999999999999999h"), None);
+    let args: Vec<String> = [format!("-syncInterval={B1_HUGE}"), "--".into()].into();
+    assert!(
+        flags::split_dialects(&args).is_err(),
+        "usage error, not a panic"
+    );
+}
+
+#[test]
+fn go_durations_within_range_still_parse() {
+    assert_eq!(
+        flags::parse_go_duration("1m30s"),
+        Some(std::time::Duration::from_secs(90))
+    );
+    assert_eq!(
+        flags::parse_go_duration("2562047h"),
+        Some(std::time::Duration::from_secs(2_562_047 * 3600))
+    );
 }

@@ -659,3 +659,150 @@ async fn all_servers_first_reply_wins() {
         vec![std::net::Ipv4Addr::new(8, 8, 8, 8)]
     );
 }
+
+/// An answer to `query` (any qtype) with `n` records each of A, AAAA and TXT: an ANY answer
+/// far larger than the UDP caps.
+fn big_any_answer(query: &[u8], n: u8) -> Vec<u8> {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::rdata::{A, AAAA, TXT};
+    use hickory_proto::rr::{RData, Record};
+    let base = Message::from_vec(&answer_a(query, &[], false)).unwrap();
+    let name = base.queries[0].name.clone();
+    let mut m = base;
+    for i in 0..n {
+        let rdatas = [
+            RData::A(A::new(10, 0, 0, i)),
+            RData::AAAA(AAAA(std::net::Ipv6Addr::new(
+                0xfd00,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                u16::from(i),
+            ))),
+            RData::TXT(TXT::new(vec![format!("{i:03} {}", "x".repeat(60))])),
+        ];
+        for rd in rdatas {
+            m.add_answer(Record::from_rdata(name.clone(), 300, rd));
+        }
+    }
+    m.to_vec().unwrap()
+}
+
+// B4 row 14 / RFC 8482: ANY is forwarded (as dnsmasq did) and the upstream's answer is cached
+// and capped like any other: TC without answers when it exceeds the client's UDP limit (512
+// plain, min(advertised, 1232) with EDNS), complete over TCP.
+#[tokio::test(start_paused = true)]
+async fn row14_any_forwarded_and_capped_like_any_other() {
+    let mut h = harness(&format!("--no-resolv --server={}", UP1.replace(':', "#")));
+    let engine = Arc::clone(&h.engine);
+    let ask = |edns: Option<u16>, udp: bool, id: u16| {
+        let engine = Arc::clone(&engine);
+        let (pkt, _) = query_id("Any.Example", wire::TYPE_ANY, edns, id);
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            assert!(engine.handle(&pkt, client(), udp, &mut out).await);
+            out
+        })
+    };
+    let c = ask(None, true, 1);
+    let o = h.expect_out().await;
+    let wire::Parsed::Query(upstream_q) = wire::parse_query(&o.bytes) else {
+        panic!("upstream query did not parse");
+    };
+    assert_eq!(upstream_q.qtype, wire::TYPE_ANY, "ANY forwarded as ANY");
+    let big = big_any_answer(&o.bytes, 20);
+    assert!(big.len() > wire::UDP_EDNS_CAP + 1000, "{} bytes", big.len());
+    o.inject(big, o.server);
+    let decode = |b: &[u8]| hickory_proto::op::Message::from_vec(b).unwrap();
+    // Plain UDP client: ≤ 512 bytes, TC, question only.
+    let r = c.await.unwrap();
+    assert!(r.len() <= wire::UDP_PLAIN_MAX);
+    let m = decode(&r);
+    assert!(m.metadata.truncation && m.answers.is_empty());
+    assert_eq!(m.metadata.id, 1);
+    assert_eq!(m.queries[0].name.to_ascii(), "Any.Example.");
+    // EDNS clients (cache hits now): capped at min(advertised, 1232), advertised < 512 → 512.
+    for (size, cap) in [(4096, wire::UDP_EDNS_CAP), (1400, 1232), (200, 512)] {
+        let r = ask(Some(size), true, 2).await.unwrap();
+        assert!(r.len() <= cap, "EDNS {size}: {} bytes", r.len());
+        let m = decode(&r);
+        assert!(m.metadata.truncation && m.answers.is_empty(), "EDNS {size}");
+        assert!(m.edns.is_some(), "EDNS {size}: OPT kept");
+    }
+    // TCP: the complete answer, from the cache.
+    let r = ask(None, false, 3).await.unwrap();
+    let m = decode(&r);
+    assert!(!m.metadata.truncation);
+    assert_eq!(m.answers.len(), 60);
+    assert!(h.no_out(), "one upstream query in all");
+}
+
+// B4 row 14: `--allow-from` answers only the listed client networks; others get REFUSED
+// (never forwarded, never answered from the cache), and malformed packets from them are
+// dropped rather than answered with FORMERR.
+#[tokio::test(start_paused = true)]
+async fn row14_allow_from_refuses_other_clients() {
+    let mut h = harness(&format!(
+        "--no-resolv --server={} --address=/local.test/10.5.5.5 \
+         --allow-from=10.0.0.0/8,fd00::/8",
+        UP1.replace(':', "#")
+    ));
+    let engine = Arc::clone(&h.engine);
+    let handle = |src: &str, pkt: Vec<u8>| {
+        let engine = Arc::clone(&engine);
+        let src: SocketAddr = src.parse().unwrap();
+        async move {
+            let mut out = Vec::new();
+            engine
+                .handle(&pkt, src, true, &mut out)
+                .await
+                .then_some(out)
+        }
+    };
+    let local = || query_id("a.local.test", wire::TYPE_A, Some(1232), 5).0;
+    let r = handle("10.0.0.9:4000", local()).await.unwrap();
+    assert_eq!(answer_ips(&r), [std::net::Ipv4Addr::new(10, 5, 5, 5)]);
+    let r = handle("[fd00::9]:4000", local()).await.unwrap();
+    assert_eq!(answer_ips(&r), [std::net::Ipv4Addr::new(10, 5, 5, 5)]);
+    for outsider in ["192.0.2.1:4000", "[2001:db8::1]:4000", "127.0.0.1:4000"] {
+        let r = handle(outsider, local()).await.expect("REFUSED is sent");
+        assert_eq!(rcode(&r), wire::RCODE_REFUSED, "{outsider}");
+        assert!(answer_ips(&r).is_empty());
+        assert_eq!(u16::from_be_bytes([r[0], r[1]]), 5);
+        // Not forwarded either.
+        let (q, _) = query_id("remote.example", wire::TYPE_A, None, 6);
+        let r = handle(outsider, q).await.unwrap();
+        assert_eq!(rcode(&r), wire::RCODE_REFUSED);
+        // A NOTIFY (NOTIMP for allowed clients) from outside: nothing sent.
+        let mut notify = query_id("x.example", wire::TYPE_A, None, 7).0;
+        notify[2] = (notify[2] & !0x78) | (4 << 3);
+        assert!(handle(outsider, notify.clone()).await.is_none());
+        assert_eq!(
+            rcode(&handle("10.1.1.1:53", notify).await.unwrap()),
+            wire::RCODE_NOTIMP
+        );
+    }
+    assert!(h.no_out(), "refused clients cause no upstream traffic");
+    assert_eq!(h.engine.stats().refused_clients.get(), 6);
+    // An allowed client's cached answer is still not served to outsiders.
+    let c = tokio::spawn(handle(
+        "10.0.0.9:4000",
+        query_id("c.example", wire::TYPE_A, None, 8).0,
+    ));
+    let o = h.expect_out().await;
+    o.answer(&[("c.example", 300, [1, 2, 3, 4])]);
+    assert_eq!(
+        answer_ips(&c.await.unwrap().unwrap()),
+        [std::net::Ipv4Addr::new(1, 2, 3, 4)]
+    );
+    let r = handle(
+        "192.0.2.1:4000",
+        query_id("c.example", wire::TYPE_A, None, 9).0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rcode(&r), wire::RCODE_REFUSED);
+}

@@ -50,7 +50,12 @@ async fn sigterm_drains_and_exits_cleanly_for_all_three_binaries() -> anyhow::Re
     if skip_without_binaries() {
         return Ok(());
     }
-    let mut stack = Stack::start(StackOptions::full()).await?;
+    // The harness stack defaults to `--lame-duck=0`; this test exercises the real default.
+    let mut stack = Stack::start(StackOptions {
+        kubedns_args: vec!["--lame-duck=5s".into()],
+        ..StackOptions::full()
+    })
+    .await?;
     let name = "kubernetes.default.svc.cluster.local.";
     let kubernetes = vec![IpAddr::from([10, 0, 0, 1])];
 

@@ -134,9 +134,12 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
 
-/// kubedns arguments as in the legacy manifest, remapped to loopback ports.
+/// kubedns arguments as in the legacy manifest, remapped to loopback ports. `--lame-duck=0`:
+/// a local stack has no Service endpoints to drain from, so children stop at once (tests that
+/// exercise the lame-duck period pass their own arguments).
 pub fn kubedns_args(domain: &str, dns_port: u16, healthz_port: u16, api_url: &str) -> Vec<String> {
     vec![
+        "--lame-duck=0s".into(),
         format!("--domain={domain}"),
         format!("--dns-port={dns_port}"),
         "--dns-bind-address=127.0.0.1".into(),
@@ -148,7 +151,7 @@ pub fn kubedns_args(domain: &str, dns_port: u16, healthz_port: u16, api_url: &st
 
 /// dnsmasq-nanny arguments as in the legacy manifest (`-v=2 -configDir=… -restartDnsmasq=true
 /// -- -k --cache-size=1000 --no-negcache --dns-loop-detect --log-facility=- --server=…`), plus
-/// `--port` and `--listen-address=127.0.0.1`.
+/// `--port`, `--listen-address=127.0.0.1` and `--lame-duck=0` (see [`kubedns_args`]).
 pub fn dnsmasq_args(domain: &str, config_dir: &Path, port: u16, kubedns_port: u16) -> Vec<String> {
     let d = domain.trim_end_matches('.');
     vec![
@@ -166,6 +169,7 @@ pub fn dnsmasq_args(domain: &str, config_dir: &Path, port: u16, kubedns_port: u1
         format!("--server=/ip6.arpa/127.0.0.1#{kubedns_port}"),
         format!("--port={port}"),
         "--listen-address=127.0.0.1".into(),
+        "--lame-duck=0".into(),
     ]
 }
 
