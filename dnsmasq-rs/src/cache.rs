@@ -77,8 +77,15 @@ pub fn prepare(
         return Err(ReplyError::Truncated);
     }
     // Full structural validation (names, rdata) with hickory-proto; never on the hit path.
-    hickory_proto::op::Message::from_vec(reply)
+    // The message is then re-encoded, so the stored bytes carry only compression pointers
+    // that our own encoder wrote (to names at offset 12 or later). An upstream may point
+    // into the header (RFC 1035 §4.1.4 allows any prior offset); such a name would decode
+    // differently once the ID, flags or ARCOUNT are rewritten for a client.
+    let canonical = hickory_proto::op::Message::from_vec(reply)
+        .map_err(|e| ReplyError::Malformed(e.to_string()))?
+        .to_vec()
         .map_err(|e| ReplyError::Malformed(e.to_string()))?;
+    let reply = canonical.as_slice();
     let s = wire::walk(reply).map_err(|e| ReplyError::Malformed(e.to_string()))?;
     let mut bytes = reply.get(..s.end).unwrap_or(reply).to_vec();
     let mut has_opt = false;

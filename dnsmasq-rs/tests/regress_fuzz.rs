@@ -6,6 +6,7 @@
 //! `cache::render` after rewriting the ID (and the RD bit) for the client, so the name now
 //! decodes from different bytes: the client gets a reply that does not parse. Replies whose
 //! pointers point below offset 12 must be rejected (or the names re-encoded) before caching.
+//! Fixed: `cache::prepare` re-encodes every accepted reply before storing it.
 //!
 //! F1b (same target, `crash-a67c8409…`): the same with the pointer aimed at ARCOUNT's low
 //! byte (offset 11, 0 in an upstream reply without OPT, so the owner decodes as the root).
@@ -132,7 +133,6 @@ async fn served_reply(target: u8) -> Option<Vec<u8>> {
 }
 
 #[tokio::test]
-#[ignore = "finding F1b (issue 8): OPT appended to a cached reply whose owner points at ARCOUNT; un-ignore when fixed"]
 async fn f1b_pointer_to_arcount_reply_is_not_served_undecodable_to_edns_client() {
     let client: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
     let (pkt, _) = query_id("www.example.com", wire::TYPE_A, Some(1232), 0x1234);
@@ -152,7 +152,6 @@ async fn f1b_pointer_to_arcount_reply_is_not_served_undecodable_to_edns_client()
 }
 
 #[tokio::test]
-#[ignore = "finding F1 (issue 8): cached reply with a compression pointer into the rewritten header; un-ignore when fixed"]
 async fn f1_header_pointer_reply_is_not_served_undecodable() {
     let out = served_reply(0x00)
         .await
