@@ -100,6 +100,7 @@ pub fn reply_matches(id: u16, question: &Query, reply: &[u8]) -> bool {
         return false;
     };
     msg.metadata.message_type == MessageType::Response
+        && msg.metadata.op_code == OpCode::Query
         && msg.queries.len() == 1
         && msg.queries[0].name() == question.name()
         && msg.queries[0].query_type() == question.query_type()
@@ -196,7 +197,17 @@ impl Forwarder {
                         debug!(%server, "upstream SERVFAIL, retrying once");
                         servfail_retried = true;
                     }
-                    Ok(reply) => return Ok(reply),
+                    // Relay a re-encoded copy: the upstream's compression pointers may
+                    // reach into the header (RFC 1035 §4.1.4 allows any prior offset), and
+                    // the caller rewrites the ID, so the names would decode differently.
+                    Ok(reply) => match Message::from_vec(&reply).map(|m| m.to_vec()) {
+                        Ok(Ok(canonical)) => return Ok(canonical),
+                        _ => {
+                            debug!(%server, "upstream reply does not re-encode, trying next");
+                            last = ForwardError::Mismatch(*server);
+                            break;
+                        }
+                    },
                     Err(e) => {
                         debug!(%server, err = %e, "upstream failed, trying next");
                         last = e;

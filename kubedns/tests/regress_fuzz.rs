@@ -6,6 +6,8 @@
 //! and relays the bytes, so the name now decodes from different bytes: the client gets a
 //! reply that does not parse (here: label type 0x5a). Replies whose pointers point below
 //! offset 12 must be rejected (or re-encoded) before the ID is rewritten.
+//! Fixed: `Forwarder::forward` relays a re-encoded copy; B2 (non-QUERY opcode replies) is
+//! fixed in `reply_matches`.
 //! Reproducer as committed by libFuzzer (`fuzz/artifacts/kubedns_upstream/crash-d9c2…`):
 //! selector 0x05, then a 106-byte reply `.. 81 80 00 01 00 02 00 00 00 01 07 example 03 org
 //! 00 00 10 00 01 c0 00 00 10 0c 00 00 01 2c 00 15 …` (TXT answers, first owner `C0 00`).
@@ -73,7 +75,6 @@ fn client_query() -> Vec<u8> {
 }
 
 #[tokio::test]
-#[ignore = "finding F1 (issue 8): relayed reply with a compression pointer into the rewritten header; un-ignore when fixed"]
 async fn f1_header_pointer_reply_is_not_relayed_undecodable() {
     let store = Store::new("cluster.local.");
     store.set_config(DnsConfig {
@@ -156,4 +157,95 @@ async fn pointer_into_unrewritten_header_byte_still_relays_decodable() {
     // Either relayed (owner = root via the pointer) or rejected as SERVFAIL by a stricter
     // validator; never undecodable.
     assert!(m.answers.len() <= 1);
+}
+
+/// B2 (fuzz target `kubedns_upstream`, `crash-0c4d7044…`, found by `.ci/fuzz-smoke.sh`):
+/// `forward::reply_matches` does not check the reply's opcode. An upstream reply with opcode
+/// UPDATE (5) is accepted; hickory-proto decodes it under UPDATE rules, which allow records
+/// with empty RDATA. Relayed as-is, the client gets a reply whose opcode differs from its
+/// query; on the ExternalName chase path the records are copied into a QUERY response that
+/// clients cannot decode ("unexpected record with length 0 in non-update message").
+/// libFuzzer input: selector 0x03 (`ext.default.svc.cluster.local AAAA`, EDNS 1232) then
+/// `00 51 | 00 00 ab 80 00 01 00 01 00 00 00 00 03 www 07 example 03 com 00 00 1c 00 01 c0 0c
+/// 01 01 ff ff 00 00 01 00 00 00 00 00 00 00 00 00 00 01 c0 01`. Fix: accept only replies with
+/// opcode QUERY (as dnsmasq-rs's `upstream::accept_reply` does).
+struct UpdateOpcodeUpstream;
+
+#[async_trait::async_trait]
+impl Transport for UpdateOpcodeUpstream {
+    async fn exchange(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        _tcp: bool,
+        _timeout: Duration,
+        accept: Validator<'_>,
+    ) -> Result<Vec<u8>, ForwardError> {
+        let q = Message::from_vec(query).expect("upstream query decodes");
+        let question = q.queries[0].clone();
+        let mut r = Vec::new();
+        r.extend_from_slice(&query[..2]);
+        r.extend_from_slice(&[0xab, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]); // QR, opcode 5 (UPDATE)
+        for l in question.name().iter() {
+            r.push(l.len() as u8);
+            r.extend_from_slice(l);
+        }
+        r.push(0);
+        r.extend_from_slice(&u16::from(question.query_type()).to_be_bytes());
+        r.extend_from_slice(&[0, 1]);
+        // owner = the question name, type CAA, class 0xffff, TTL 256, empty RDATA
+        r.extend_from_slice(&[0xc0, 0x0c, 0x01, 0x01, 0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+        if accept(&r) {
+            Ok(r)
+        } else {
+            Err(ForwardError::Mismatch(server))
+        }
+    }
+}
+
+async fn b2_reply(name: &str, qtype: RecordType) -> Vec<u8> {
+    let store = Store::new("cluster.local.");
+    store.upsert_service(kubedns::model::Service {
+        namespace: "default".into(),
+        name: "ext".into(),
+        kind: kubedns::model::ServiceKind::ExternalName("www.example.com".into()),
+        ports: vec![],
+        resource_version: None,
+    });
+    store.set_config(DnsConfig {
+        upstreams: vec!["192.0.2.53:53".parse().expect("addr")],
+        ..Default::default()
+    });
+    store.set_synced();
+    let fwd = Forwarder::new(Arc::new(UpdateOpcodeUpstream), Duration::from_millis(100));
+    let server =
+        DnsServer::with_forwarder(store, Limits::default(), DnsMetrics::unregistered(), fwd);
+    let shared = server.shared();
+    let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii(name).expect("name"), qtype));
+    let q = m.to_vec().expect("encode");
+    let src: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
+    let Step::Upstream(p) = shared.handle(&q, src, false) else {
+        panic!("{name} must need the upstream");
+    };
+    shared.complete(p).await.expect("a reply")
+}
+
+#[tokio::test]
+async fn b2_update_opcode_reply_not_relayed() {
+    let reply = b2_reply("www.example.com.", RecordType::AAAA).await;
+    assert_eq!(
+        (reply[2] >> 3) & 0x0f,
+        0,
+        "reply opcode must be QUERY: {reply:02x?}"
+    );
+}
+
+#[tokio::test]
+async fn b2_update_opcode_reply_does_not_break_external_name_chase() {
+    let reply = b2_reply("ext.default.svc.cluster.local.", RecordType::AAAA).await;
+    if let Err(e) = Message::from_vec(&reply) {
+        panic!("kubedns sent an undecodable chase reply ({e}): {reply:02x?}");
+    }
 }
