@@ -2,7 +2,8 @@
 //! started as in the legacy manifest by the harness (real binaries, API emulator, loopback):
 //! * kubedns: `/readiness` turns 503 at once, DNS is still answered during the lame-duck
 //!   period, the process exits 0, and its DNS ports (UDP and TCP) can be bound again;
-//! * dnsmasq-rs: exits 0 and frees its UDP and TCP ports;
+//! * dnsmasq-rs: still answers during its lame-duck period, exits 0 and frees its UDP and
+//!   TCP ports;
 //! * healthz: exits 0 and frees its HTTP port.
 //!
 //! Skipped with a message until the binaries are built.
@@ -53,6 +54,7 @@ async fn sigterm_drains_and_exits_cleanly_for_all_three_binaries() -> anyhow::Re
     // The harness stack defaults to `--lame-duck=0`; this test exercises the real default.
     let mut stack = Stack::start(StackOptions {
         kubedns_args: vec!["--lame-duck=5s".into()],
+        dnsmasq_args: vec!["--lame-duck=3s".into()],
         ..StackOptions::full()
     })
     .await?;
@@ -78,7 +80,13 @@ async fn sigterm_drains_and_exits_cleanly_for_all_three_binaries() -> anyhow::Re
         .dnsmasq_process()
         .ok_or_else(|| anyhow::anyhow!("no dnsmasq-rs"))?;
     p.signal(libc::SIGTERM);
-    let st = wait_exit(p, Duration::from_secs(10)).await;
+    // Lame duck (3 s here): still answering right after SIGTERM.
+    let m = stack.dnsmasq().udp(name, RecordType::A).await?;
+    assert_eq!(answer_ips(&m), kubernetes, "dnsmasq-rs in lame duck");
+    let p = stack
+        .dnsmasq_process()
+        .ok_or_else(|| anyhow::anyhow!("no dnsmasq-rs"))?;
+    let st = wait_exit(p, Duration::from_secs(20)).await;
     assert_eq!(
         st.and_then(|s| s.code()),
         Some(0),

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Deterministic input generators for the kube-dns-rs benchmark (integration/bench/run.sh).
+
+Every output depends only on the arguments (fixed seeds, only random.Random.random() is used,
+whose sequence is stable across CPython versions), so two runs on any machine get byte-identical
+query files and record sets.
+
+Subcommands:
+  hosts  N names h<i>.bench.test: upstream dnsmasq host-records + query file (scenarios 1, 2, 4).
+  auth   one cluster record set rendered twice -- as Services/EndpointSlices for the API emulator
+         (kubedns) and as a dnsmasq conf (host-record/srv-host/local) -- plus a realistic query
+         mix including the ndots:5 search-path NXDOMAIN storm, and a sample for an answer diff
+         (scenario 3).
+  zipf   N names with TTLs spread over [ttl-min, ttl-max] for an upstream dnsmasq + a
+         Zipf-distributed query stream (scenario 5).
+"""
+
+import argparse
+import bisect
+import json
+import os
+import random
+
+DOMAIN = "cluster.local"
+
+
+def ip4(base_octet, i):
+    """The i-th address of <base_octet>.0.0.0/8 (i < 2**24)."""
+    return f"{base_octet}.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def shuffled(rng, items):
+    """Fisher-Yates with rng.random() only (stable across Python versions)."""
+    items = list(items)
+    for i in range(len(items) - 1, 0, -1):
+        j = int(rng.random() * (i + 1))
+        items[i], items[j] = items[j], items[i]
+    return items
+
+
+def write_lines(path, lines):
+    with open(path, "w", encoding="ascii") as f:
+        for line in lines:
+            f.write(line)
+            f.write("\n")
+
+
+# --------------------------------------------------------------------------------------------
+# hosts
+
+
+def cmd_hosts(a):
+    names = [f"h{i}.bench.test" for i in range(a.n)]
+    write_lines(os.path.join(a.out, "hosts-queries.txt"), [f"{n} A" for n in names])
+    write_lines(
+        os.path.join(a.out, "hosts-upstream.conf"),
+        [f"host-record={n},{ip4(10, i)}" for i, n in enumerate(names)],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# auth
+
+
+def headless_size(rng):
+    """Endpoints of one headless Service: 1..100, heavy-tailed (most small, a few large)."""
+    u = rng.random()
+    return max(1, min(100, int(1.0 / (1.0 - u * 0.99))))
+
+
+def cmd_auth(a):
+    rng = random.Random(a.seed)
+    namespaces = [f"ns{i}" for i in range(a.namespaces)]
+    services = []  # (ns, name, cluster_ip or None, [endpoint ips])
+    ep_counter = 0
+    for i in range(a.services):
+        ns = namespaces[i % len(namespaces)]
+        name = f"svc{i}"
+        if rng.random() < a.headless_frac:
+            n = headless_size(rng)
+            eps = [ip4(11, ep_counter + k) for k in range(n)]
+            ep_counter += n
+            services.append((ns, name, None, eps))
+        else:
+            services.append((ns, name, f"10.96.{(i >> 8) & 255}.{i & 255}", []))
+
+    # Emulator objects (Services + EndpointSlices for headless Services).
+    items = []
+    for ns, name, cip, eps in services:
+        spec = {"type": "ClusterIP", "clusterIP": cip or "None",
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}
+        items.append({"apiVersion": "v1", "kind": "Service",
+                      "metadata": {"name": name, "namespace": ns}, "spec": spec})
+        if eps:
+            items.append({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": f"{name}-bench", "namespace": ns, "labels": {
+                    "kubernetes.io/service-name": name,
+                    "endpointslice.kubernetes.io/managed-by": "kube-dns-rs-bench"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in eps],
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            })
+    with open(os.path.join(a.out, "auth-objects.json"), "w", encoding="ascii") as f:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f)
+
+    # The same records for dnsmasq. host-record also creates the PTR of each address; for
+    # headless Services that adds PTRs kubedns does not serve, which no query asks for.
+    conf = [f"local=/{DOMAIN}/"]
+    for ns, name, cip, eps in services:
+        fq = f"{name}.{ns}.svc.{DOMAIN}"
+        if cip:
+            conf.append(f"host-record={fq},{cip}")
+            conf.append(f"srv-host=_http._tcp.{fq},{fq},80,10,100")
+        else:
+            conf.extend(f"host-record={fq},{ip}" for ip in eps)
+    write_lines(os.path.join(a.out, "auth-dnsmasq.conf"), conf)
+
+    cluster = [s for s in services if s[2]]
+    headless = [s for s in services if not s[2]]
+    externals = ["www.example.com", "api.github.com", "s3.amazonaws.com", "db.internal.corp",
+                 "metrics.example.org", "login.microsoftonline.com"]
+
+    def pick(lst):
+        return lst[int(rng.random() * len(lst))]
+
+    def fq(s):
+        return f"{s[1]}.{s[0]}.svc.{DOMAIN}"
+
+    def rev(ip):
+        return ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
+
+    # One "lookup" expands to the queries a glibc resolver with ndots:5 and search
+    # <ns>.svc.cluster.local svc.cluster.local cluster.local sends to the cluster DNS.
+    # Weights are per lookup; a storm lookup expands to 6 (external) or 4 (cross-namespace)
+    # queries, so about 45 % of the final mix are NXDOMAIN search-path queries
+    # (printed below; see README).
+    kinds = [
+        (0.25, "clusterip-a"), (0.05, "clusterip-aaaa"), (0.10, "headless-a"),
+        (0.10, "srv"), (0.10, "ptr"), (0.08, "storm-external"), (0.07, "storm-crossns"),
+    ]
+    cum = []
+    t = 0.0
+    for w, k in kinds:
+        t += w
+        cum.append((t, k))
+    lines = []
+    while len(lines) < a.queries:
+        u = rng.random() * t
+        kind = next(k for c, k in cum if u <= c)
+        if kind == "clusterip-a":
+            lines.append(f"{fq(pick(cluster))} A")
+        elif kind == "clusterip-aaaa":
+            lines.append(f"{fq(pick(cluster))} AAAA")
+        elif kind == "headless-a":
+            lines.append(f"{fq(pick(headless))} A")
+        elif kind == "srv":
+            lines.append(f"_http._tcp.{fq(pick(cluster))} SRV")
+        elif kind == "ptr":
+            lines.append(f"{rev(pick(cluster)[2])} PTR")
+        elif kind == "storm-external":
+            # "www.example.com" from a pod in <client_ns>: 3 search suffixes x (A, AAAA), all
+            # NXDOMAIN; the final absolute query leaves the cluster domain (not sent here).
+            client_ns = pick(namespaces)
+            ext = pick(externals)
+            for suffix in (f"{client_ns}.svc.{DOMAIN}", f"svc.{DOMAIN}", DOMAIN):
+                lines.append(f"{ext}.{suffix} A")
+                lines.append(f"{ext}.{suffix} AAAA")
+        else:
+            # "svcN.nsK" from a pod in another namespace: first suffix NXDOMAIN, second hits.
+            s = pick(cluster)
+            client_ns = pick([n for n in namespaces if n != s[0]] or namespaces)
+            short = f"{s[1]}.{s[0]}"
+            lines.append(f"{short}.{client_ns}.svc.{DOMAIN} A")
+            lines.append(f"{short}.{client_ns}.svc.{DOMAIN} AAAA")
+            lines.append(f"{short}.svc.{DOMAIN} A")
+            lines.append(f"{short}.svc.{DOMAIN} AAAA")
+    lines = lines[: a.queries]
+    write_lines(os.path.join(a.out, "auth-queries.txt"), lines)
+    # Variant without SRV: dnsmasq scans its srv-host list linearly on every query, so this
+    # pair isolates its host-record path (see README, scenario 3).
+    write_lines(os.path.join(a.out, "auth-queries-nosrv.txt"), [q for q in lines if not q.endswith(" SRV")])
+    write_lines(os.path.join(a.out, "auth-dnsmasq-nosrv.conf"), [c for c in conf if not c.startswith("srv-host=")])
+    # Answer-diff sample: every kind, deterministic.
+    sample = sorted(set(lines[:: max(1, len(lines) // a.check)]))
+    write_lines(os.path.join(a.out, "auth-check.txt"), sample)
+    n_eps = sum(len(s[3]) for s in services)
+    known = {fq(s) for s in services}
+    storm = sum(1 for q in lines if q.split()[0] not in known and not q.startswith("_")
+                and not q.endswith("PTR"))
+    print(f"auth: {len(services)} services ({len(cluster)} ClusterIP, {len(headless)} headless, "
+          f"{n_eps} endpoints, largest {max(len(s[3]) for s in services)}), {len(lines)} queries "
+          f"({100.0 * storm / len(lines):.0f} % NXDOMAIN search-path queries), {len(sample)} diff samples")
+
+
+# --------------------------------------------------------------------------------------------
+# zipf
+
+
+def cmd_zipf(a):
+    rng = random.Random(a.seed)
+    names = [f"z{i}.zipf.test" for i in range(a.names)]
+    ttls = [a.ttl_min + int(rng.random() * (a.ttl_max - a.ttl_min + 1)) for _ in names]
+    write_lines(
+        os.path.join(a.out, "zipf-upstream.conf"),
+        [f"host-record={n},{ip4(10, i)},{ttl}" for i, (n, ttl) in enumerate(zip(names, ttls))],
+    )
+    # Popularity rank -> name is a random permutation, so TTL and popularity are independent.
+    order = shuffled(rng, range(a.names))
+    cdf = []
+    acc = 0.0
+    for k in range(1, a.names + 1):
+        acc += 1.0 / (k ** a.s)
+        cdf.append(acc)
+    total = acc
+    with open(os.path.join(a.out, "zipf-queries.txt"), "w", encoding="ascii") as f:
+        for _ in range(a.queries):
+            r = bisect.bisect_left(cdf, rng.random() * total)
+            f.write(names[order[min(r, a.names - 1)]])
+            f.write(" A\n")
+    print(f"zipf: {a.names} names, TTL {a.ttl_min}-{a.ttl_max} s, s={a.s}, {a.queries} queries")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    h = sub.add_parser("hosts")
+    h.add_argument("--out", required=True)
+    h.add_argument("--n", type=int, default=1000)
+    au = sub.add_parser("auth")
+    au.add_argument("--out", required=True)
+    au.add_argument("--namespaces", type=int, default=10)
+    au.add_argument("--services", type=int, default=1000)
+    au.add_argument("--headless-frac", type=float, default=0.3)
+    au.add_argument("--queries", type=int, default=50000)
+    au.add_argument("--check", type=int, default=60)
+    au.add_argument("--seed", type=int, default=7)
+    z = sub.add_parser("zipf")
+    z.add_argument("--out", required=True)
+    z.add_argument("--names", type=int, default=100000)
+    z.add_argument("--queries", type=int, default=600000)
+    z.add_argument("--s", type=float, default=1.0)
+    z.add_argument("--ttl-min", type=int, default=5)
+    z.add_argument("--ttl-max", type=int, default=300)
+    z.add_argument("--seed", type=int, default=5)
+    a = p.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    {"hosts": cmd_hosts, "auth": cmd_auth, "zipf": cmd_zipf}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,545 @@
+#!/usr/bin/env bash
+# kube-dns-rs benchmark suite (issue 7). Usage and method: integration/bench/README.md.
+#
+#   integration/bench/run.sh [--quick] [--no-build] [--keep-work] SCENARIO...
+#   SCENARIO: cache-hit | miss | auth | both-cores | zipf | scale | all
+#
+# Everything runs on 127.0.0.1. Servers are pinned to CPU 0 and dnsperf to CPU 1 (taskset),
+# except in both-cores. Server CPU per query comes from /proc/<pid>/stat (utime+stime) deltas
+# around each dnsperf run. Every process this script starts is killed on exit (trap); every
+# wait loop is bounded. Results: integration/bench/results/<UTC stamp>.{md,csv,png} and
+# latest.{md,csv,png}; raw dnsperf output stays in the work directory (printed at the end).
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/../.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+REL=$TARGET/release
+RESULTS=$BENCH_DIR/results
+
+# ---- settings (environment overrides) --------------------------------------------------------
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PORT_BASE=${PORT_BASE:-15300}
+UP_PORT=$((PORT_BASE + 54))     # upstream authority (Debian dnsmasq)
+FRONT_PORT=$((PORT_BASE + 53))  # server under test
+API_PORT=$((PORT_BASE + 80))    # API emulator (scenario auth)
+HZ_PORT=$((PORT_BASE + 81))     # kubedns healthz (scenario auth)
+
+QUICK=0
+BUILD=1
+KEEP_WORK=0
+SCENARIOS=()
+ALL_SCENARIOS=(cache-hit miss auth both-cores zipf scale)
+
+usage() {
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+for a in "$@"; do
+    case "$a" in
+        --quick) QUICK=1 ;;
+        --no-build) BUILD=0 ;;
+        --keep-work) KEEP_WORK=1 ;;
+        -h|--help) usage 0 ;;
+        all) SCENARIOS=("${ALL_SCENARIOS[@]}") ;;
+        cache-hit|miss|auth|both-cores|zipf|scale) SCENARIOS+=("$a") ;;
+        *) echo "run.sh: unknown argument: $a" >&2; usage 2 ;;
+    esac
+done
+[ ${#SCENARIOS[@]} -gt 0 ] || usage 2
+
+if [ "$QUICK" = 1 ]; then
+    DUR=${DUR:-3}; LAT_DUR=${LAT_DUR:-2}; ZIPF_SECS=${ZIPF_SECS:-15}
+    SCALE_ARGS=${SCALE_ARGS:---services 1000 --endpoints 10000 --namespaces 10 --phase-secs 4}
+else
+    DUR=${DUR:-12}; LAT_DUR=${LAT_DUR:-5}; ZIPF_SECS=${ZIPF_SECS:-120}
+    SCALE_ARGS=${SCALE_ARGS:---phase-secs 20}
+fi
+LAT_QPS=${LAT_QPS:-20000}     # fixed rate of the latency-percentile runs
+ZIPF_QPS=${ZIPF_QPS:-5000}    # rate of the Zipf stream
+ZIPF_NAMES=${ZIPF_NAMES:-100000}
+SAT_ARGS=(-c 10 -q 200)       # saturation runs (as in crates-and-perf.md §7)
+MISS_ARGS=(-c 10 -q 100)      # forward path: stay below dnsmasq's --dns-forward-max=150
+
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+[ "$QUICK" = 1 ] && STAMP=$STAMP-quick
+WORK=$(mktemp -d "/tmp/kube-dns-bench.$STAMP.XXXX")
+CSV_RAW=$WORK/rows.csv
+: > "$CSV_RAW"
+CLK_TCK=$(getconf CLK_TCK)
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---- process bookkeeping ---------------------------------------------------------------------
+PIDS=()
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local p
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        # bounded: 30 x 0.1 s, then SIGKILL
+        local i
+        for i in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+    done
+    if [ "$KEEP_WORK" = 0 ] && [ "$rc" = 0 ]; then
+        rm -rf "$WORK"
+    else
+        log "work directory kept: $WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD... : runs CMD in the background (log in $WORK/NAME.log), records its PID in $LAST_PID.
+start() {
+    local name=$1; shift
+    "$@" > "$WORK/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# forget PID: drop from the kill-on-exit list (after it was reaped).
+forget() {
+    local keep=() i
+    for i in "${PIDS[@]}"; do [ "$i" = "$1" ] || keep+=("$i"); done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# stop PID: SIGTERM, bounded wait, SIGKILL.
+stop() {
+    local p=$1 i
+    kill "$p" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    forget "$p"
+}
+
+# wait_dns PORT NAME TYPE [TRIES]: until the server answers (any rcode); 0.1 s per try.
+# Gives up early when the last started process ($LAST_PID) has exited.
+wait_dns() {
+    local port=$1 name=$2 type=$3 tries=${4:-100} i
+    for i in $(seq "$tries"); do
+        kill -0 "$LAST_PID" 2>/dev/null || return 1
+        if dig @127.0.0.1 -p "$port" +time=1 +tries=1 +short "$name" "$type" > /dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_http URL [TRIES]: until HTTP 200; 0.05 s per try.
+wait_http() {
+    local url=$1 tries=${2:-1200} i
+    for i in $(seq "$tries"); do
+        kill -0 "$LAST_PID" 2>/dev/null || return 1
+        if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
+
+# row SCENARIO SERVER METRIC VALUE UNIT
+row() { [[ "$2" != *,* ]] || die "row label with a comma: $2"; printf '%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$4" "$5" >> "$CSV_RAW"; }
+
+chaos() { # chaos PORT NAME -> number
+    dig @127.0.0.1 -p "$1" +time=2 +tries=1 +short chaos txt "$2" | tr -d '"' | head -1
+}
+
+# ---- tools and build -------------------------------------------------------------------------
+ensure_tools() {
+    local missing=()
+    command -v dnsperf > /dev/null || missing+=(dnsperf)
+    command -v dnsmasq > /dev/null || missing+=(dnsmasq-base)
+    command -v unbound > /dev/null || missing+=(unbound)
+    command -v gnuplot > /dev/null || missing+=(gnuplot-nox)
+    command -v dig > /dev/null || missing+=(bind9-dnsutils)
+    command -v curl > /dev/null || missing+=(curl)
+    if [ ${#missing[@]} -gt 0 ]; then
+        [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; run as root or: apt-get install ${missing[*]}"
+        log "installing ${missing[*]}"
+        timeout 300 apt-get update -qq || true
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+    command -v taskset > /dev/null || die "taskset (util-linux) is required"
+    command -v python3 > /dev/null || die "python3 is required"
+    [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU)"
+}
+
+build() {
+    if [ "$BUILD" = 1 ]; then
+        log "building release binaries (target $TARGET)"
+        (cd "$REPO" && CARGO_TARGET_DIR=$TARGET nice -n 19 cargo build --release -q -p kubedns -p dnsmasq-rs -p integration)
+    fi
+    local b
+    for b in kubedns dnsmasq-rs kube-apiserver-emulator bench_scale; do
+        [ -x "$REL/$b" ] || die "missing $REL/$b (build failed or --no-build without a build)"
+    done
+}
+
+# ---- servers ---------------------------------------------------------------------------------
+# upstream CONF: Debian dnsmasq authority for the test names on UP_PORT, pinned to SERVER_CPU.
+# Its --cache-size must not be 0: dnsmasq sizes the hash table holding host-records from it, and
+# with 0 every lookup walks one long chain (measured: p50 43 ms with 100k records).
+start_upstream() {
+    start upstream taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$UP_PORT" --no-resolv --no-hosts \
+        --local=/test/ --local-ttl=3600 --cache-size=10000 --conf-file="$1" --log-facility="$WORK/upstream-dnsmasq.log"
+    UP_PID=$LAST_PID
+    wait_dns "$UP_PORT" h0.bench.test A 300 || die "upstream dnsmasq did not start: $(tail -5 "$WORK/upstream.log")"
+}
+
+# start_front KIND CACHE [CPUS] [WORKERS]: caching forwarder under test on FRONT_PORT -> FRONT_PID.
+start_front() {
+    local kind=$1 cache=$2 cpus=${3:-$SERVER_CPU} workers=${4:-1}
+    local pin=(taskset -c "$cpus")
+    case "$kind" in
+        dnsmasq-rs)
+            start "front-$kind-$cache-$workers" "${pin[@]}" "$REL/dnsmasq-rs" -k --conf-file=/dev/null --user=root \
+                --bind-interfaces --listen-address=127.0.0.1 --port="$FRONT_PORT" --no-resolv --no-hosts \
+                --cache-size="$cache" --server="127.0.0.1#$UP_PORT" --workers="$workers" \
+                --log-facility="$WORK/front-$kind.log" ;;
+        dnsmasq)
+            start "front-$kind-$cache" "${pin[@]}" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+                --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$FRONT_PORT" --no-resolv \
+                --no-hosts --cache-size="$cache" --server="127.0.0.1#$UP_PORT" \
+                --log-facility="$WORK/front-$kind.log" ;;
+        unbound)
+            local conf=$WORK/unbound-$cache.conf
+            {
+                echo "server:"
+                echo "  interface: 127.0.0.1"
+                echo "  port: $FRONT_PORT"
+                echo "  num-threads: 1"
+                echo "  module-config: \"iterator\""
+                echo "  do-not-query-localhost: no"
+                echo "  local-zone: \"test.\" nodefault"
+                echo "  so-rcvbuf: 4m"
+                echo "  username: \"\""
+                echo "  chroot: \"\""
+                echo "  pidfile: \"\""
+                echo "  use-syslog: no"
+                echo "  verbosity: 0"
+                if [ "$cache" = 0 ]; then
+                    # unbound cannot switch its cache off; a zero maximum TTL expires every entry at once.
+                    echo "  cache-max-ttl: 0"
+                    echo "  cache-max-negative-ttl: 0"
+                else
+                    echo "  msg-cache-size: 64m"
+                    echo "  rrset-cache-size: 128m"
+                fi
+                echo "remote-control:"
+                echo "  control-enable: no"
+                echo "forward-zone:"
+                echo "  name: \"test.\""
+                echo "  forward-addr: 127.0.0.1@$UP_PORT"
+            } > "$conf"
+            start "front-$kind-$cache" "${pin[@]}" unbound -d -c "$conf" ;;
+        *) die "unknown server $kind" ;;
+    esac
+    FRONT_PID=$LAST_PID
+    wait_dns "$FRONT_PORT" h0.bench.test A 100 || die "$kind did not start: $(tail -5 "$WORK"/front-"$kind"*.log)"
+}
+
+# ---- measurements ----------------------------------------------------------------------------
+# dnsperf_stat FILE KEY -> first number after "KEY:"
+dnsperf_stat() { sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1" | head -1; }
+# dnsperf_rcode FILE RCODE -> count (0 when absent)
+dnsperf_rcode() { local n; n=$(sed -n "s/.*Response codes:.*$2 \([0-9]*\).*/\1/p" "$1" | head -1); echo "${n:-0}"; }
+
+# saturate SCENARIO SERVER PID PORT QUERYFILE DNSPERF-ARGS...: QPS, latency, CPU per query.
+saturate() {
+    local sc=$1 srv=$2 pid=$3 port=$4 q=$5; shift 5
+    local out=$WORK/$sc-${srv// /_}.dnsperf t0 t1
+    t0=$(ticks "$pid")
+    timeout $((DUR + 60)) taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$q" -l "$DUR" "$@" > "$out" 2>&1 \
+        || die "dnsperf failed: $(tail -5 "$out")"
+    t1=$(ticks "$pid")
+    record_run "$sc" "$srv" "$out" "$((t1 - t0))"
+}
+
+# record_run SCENARIO SERVER DNSPERF-OUTPUT CPU-TICKS
+record_run() {
+    local sc=$1 srv=$2 out=$3 dt=$4
+    local done qps avg rt lost
+    done=$(dnsperf_stat "$out" "Queries completed")
+    lost=$(dnsperf_stat "$out" "Queries lost")
+    qps=$(dnsperf_stat "$out" "Queries per second")
+    avg=$(dnsperf_stat "$out" "Average Latency (s)")
+    rt=$(dnsperf_stat "$out" "Run time (s)")
+    [ -n "$done" ] && [ "$done" -gt 0 ] || die "no completed queries in $out: $(tail -5 "$out")"
+    row "$sc" "$srv" qps "$qps" qps
+    row "$sc" "$srv" avg_latency_ms "$(awk -v a="$avg" 'BEGIN{printf "%.3f", a*1000}')" ms
+    row "$sc" "$srv" cpu_us_per_query "$(awk -v t="$dt" -v h="$CLK_TCK" -v n="$done" 'BEGIN{printf "%.3f", t/h*1e6/n}')" us
+    row "$sc" "$srv" server_cpu_pct "$(awk -v t="$dt" -v h="$CLK_TCK" -v r="$rt" 'BEGIN{printf "%.1f", t/h/r*100}')" '%'
+    row "$sc" "$srv" queries "$done" count
+    row "$sc" "$srv" lost "${lost:-0}" count
+    row "$sc" "$srv" refused "$(dnsperf_rcode "$out" REFUSED)" count
+    row "$sc" "$srv" servfail "$(dnsperf_rcode "$out" SERVFAIL)" count
+    log "  $sc/$srv: $qps qps, avg latency $avg s, $dt CPU ticks for $done queries"
+}
+
+# latency SCENARIO SERVER PORT QUERYFILE [QPS] [SECS]: p50/p99/p99.9 at a fixed rate (dnsperf -v).
+latency() {
+    local sc=$1 srv=$2 port=$3 q=$4 rate=${5:-$LAT_QPS} secs=${6:-$LAT_DUR}
+    local out=$WORK/$sc-${srv// /_}.latency
+    timeout $((secs + 60)) taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$q" -l "$secs" -Q "$rate" \
+        -c 10 -q 100 -v > "$out" 2>&1 || die "dnsperf -v failed: $(tail -5 "$out")"
+    record_percentiles "$sc" "$srv" "$out"
+}
+
+record_percentiles() {
+    local sc=$1 srv=$2 out=$3 p
+    # "> NOERROR name type 0.000141" -> seconds, sorted
+    awk '/^> / { print $NF }' "$out" | sort -g > "$out.sorted"
+    local n
+    n=$(wc -l < "$out.sorted")
+    [ "$n" -gt 0 ] || die "no per-query latencies in $out"
+    for p in 50 99 99.9; do
+        local rank v
+        rank=$(awk -v n="$n" -v p="$p" 'BEGIN{r = int(n * p / 100 + 0.999999); if (r < 1) r = 1; print r}')
+        v=$(sed -n "${rank}p" "$out.sorted")
+        row "$sc" "$srv" "p${p}_ms" "$(awk -v v="$v" 'BEGIN{printf "%.3f", v*1000}')" ms
+    done
+    rm -f "$out.sorted"
+}
+
+# ---- scenarios -------------------------------------------------------------------------------
+gen() { python3 "$BENCH_DIR/lib/gen.py" "$@"; }
+
+scenario_cache_hit() {
+    log "scenario cache-hit: dnsmasq-rs vs dnsmasq vs unbound, cache 10000, 1000 names warm"
+    gen hosts --out "$WORK" --n 1000
+    start_upstream "$WORK/hosts-upstream.conf"
+    local srv
+    for srv in dnsmasq-rs dnsmasq unbound; do
+        start_front "$srv" 10000
+        taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$FRONT_PORT" -d "$WORK/hosts-queries.txt" -n 2 -c 1 -q 10 \
+            > "$WORK/warm-$srv.log" 2>&1 || die "warm-up failed"
+        saturate cache-hit "$srv" "$FRONT_PID" "$FRONT_PORT" "$WORK/hosts-queries.txt" "${SAT_ARGS[@]}"
+        latency cache-hit "$srv" "$FRONT_PORT" "$WORK/hosts-queries.txt"
+        if [ "$srv" != unbound ]; then
+            local h m
+            h=$(chaos "$FRONT_PORT" hits.bind); m=$(chaos "$FRONT_PORT" misses.bind)
+            row cache-hit "$srv" hit_ratio "$(awk -v h="$h" -v m="$m" 'BEGIN{printf "%.4f", h/(h+m)}')" ratio
+        fi
+        stop "$FRONT_PID"
+    done
+    stop "$UP_PID"
+}
+
+scenario_miss() {
+    log "scenario miss: forward path, caching disabled (upstream on the same core)"
+    gen hosts --out "$WORK" --n 1000
+    start_upstream "$WORK/hosts-upstream.conf"
+    local srv label
+    for srv in dnsmasq-rs dnsmasq unbound; do
+        label=$srv
+        [ "$srv" = unbound ] && label="unbound (cache-max-ttl 0)"
+        start_front "$srv" 0
+        local u0 u1
+        u0=$(chaos "$UP_PORT" hits.bind)
+        saturate miss "$label" "$FRONT_PID" "$FRONT_PORT" "$WORK/hosts-queries.txt" "${MISS_ARGS[@]}"
+        u1=$(chaos "$UP_PORT" hits.bind)
+        local done
+        done=$(dnsperf_stat "$WORK/miss-${label// /_}.dnsperf" "Queries completed")
+        row miss "$label" upstream_per_query "$(awk -v a="$u0" -v b="$u1" -v n="$done" 'BEGIN{printf "%.3f", (b-a)/n}')" ratio
+        latency miss "$label" "$FRONT_PORT" "$WORK/hosts-queries.txt" 10000
+        stop "$FRONT_PID"
+    done
+    stop "$UP_PID"
+}
+
+# diff_answers PORT_A PORT_B FILE -> number of queries whose rcode or answer set differ
+diff_answers() {
+    local pa=$1 pb=$2 file=$3 n=0 name type a b
+    while read -r name type; do
+        a=$(dig_canon "$pa" "$name" "$type"); b=$(dig_canon "$pb" "$name" "$type")
+        if [ "$a" != "$b" ]; then
+            n=$((n + 1))
+            printf '%s %s\n  kubedns: %s\n  dnsmasq: %s\n' "$name" "$type" "$a" "$b" >> "$WORK/auth-diff.txt"
+        fi
+    done < "$file"
+    echo "$n"
+}
+dig_canon() { # rcode + sorted "type rdata" of the answer section (TTL, order and flags ignored)
+    local out
+    out=$(dig @127.0.0.1 -p "$1" +time=2 +tries=1 +noall +comments +answer "$2" "$3" 2>&1) || true
+    printf '%s |' "$(grep -o 'status: [A-Z]*' <<< "$out" | head -1)"
+    grep -v '^;' <<< "$out" | awk 'NF >= 5 { $2 = ""; print }' | sort | tr '\n' '|'
+}
+
+scenario_auth() {
+    log "scenario auth: kubedns vs dnsmasq on the same records, realistic mix with the ndots:5 storm"
+    gen auth --out "$WORK" >&2
+    local q=$WORK/auth-queries.txt probe
+    probe=$(grep -m1 ' A$' "$q" | cut -d' ' -f1)
+    # kubedns fed by the API emulator (emulator on the client core).
+    start emulator taskset -c "$CLIENT_CPU" "$REL/kube-apiserver-emulator" --bind "127.0.0.1:$API_PORT" \
+        --manifests "$WORK/auth-objects.json" --no-mirror --history-limit 50000
+    local emu=$LAST_PID
+    wait_http "http://127.0.0.1:$API_PORT/version" 600 || die "emulator did not start: $(tail -5 "$WORK/emulator.log")"
+    start kubedns taskset -c "$SERVER_CPU" "$REL/kubedns" --domain=cluster.local. --dns-port="$FRONT_PORT" \
+        --dns-bind-address=127.0.0.1 --healthz-port="$HZ_PORT" --kube-master-url="http://127.0.0.1:$API_PORT" --v=0
+    local kd=$LAST_PID
+    wait_http "http://127.0.0.1:$HZ_PORT/readiness" 1200 || die "kubedns not ready: $(tail -20 "$WORK/kubedns.log")"
+    wait_dns "$FRONT_PORT" "$probe" A || die "kubedns does not answer"
+    # dnsmasq with the same records on another port, for the answer diff.
+    local dm_port=$((FRONT_PORT + 1))
+    start auth-dnsmasq taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$dm_port" --no-resolv --no-hosts \
+        --local-ttl=30 --conf-file="$WORK/auth-dnsmasq.conf" --log-facility="$WORK/auth-dnsmasq-q.log"
+    local dm=$LAST_PID
+    wait_dns "$dm_port" "$probe" A || die "dnsmasq (auth) did not start"
+    local mism
+    mism=$(diff_answers "$FRONT_PORT" "$dm_port" "$WORK/auth-check.txt")
+    row auth kubedns answer_mismatches_vs_dnsmasq "$mism" count
+    [ "$mism" = 0 ] || log "  auth: $mism of $(wc -l < "$WORK/auth-check.txt") sampled answers differ (see $WORK/auth-diff.txt)"
+    taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$FRONT_PORT" -d "$q" -n 1 -c 1 -q 20 > "$WORK/warm-kubedns.log" 2>&1 || true
+    saturate auth kubedns "$kd" "$FRONT_PORT" "$q" "${SAT_ARGS[@]}"
+    latency auth kubedns "$FRONT_PORT" "$q"
+    saturate auth "kubedns (mix without SRV)" "$kd" "$FRONT_PORT" "$WORK/auth-queries-nosrv.txt" "${SAT_ARGS[@]}"
+    row auth kubedns rss_mib "$(awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$kd/status")" MiB
+    stop "$kd"; stop "$emu"
+    saturate auth dnsmasq "$dm" "$dm_port" "$q" "${SAT_ARGS[@]}"
+    latency auth dnsmasq "$dm_port" "$q"
+    row auth dnsmasq rss_mib "$(awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$dm/status")" MiB
+    stop "$dm"
+    # dnsmasq walks its srv-host list on every query; without SRV records and SRV queries the
+    # pair below compares kubedns with dnsmasq's host-record path alone.
+    start auth-dnsmasq-nosrv taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$dm_port" --no-resolv --no-hosts \
+        --local-ttl=30 --conf-file="$WORK/auth-dnsmasq-nosrv.conf" --log-facility="$WORK/auth-dnsmasq-q.log"
+    dm=$LAST_PID
+    wait_dns "$dm_port" "$probe" A || die "dnsmasq (auth, no SRV) did not start"
+    saturate auth "dnsmasq (no srv-host; mix without SRV)" "$dm" "$dm_port" "$WORK/auth-queries-nosrv.txt" "${SAT_ARGS[@]}"
+    stop "$dm"
+}
+
+scenario_both_cores() {
+    log "scenario both-cores: nothing pinned, dnsperf with 2 threads shares the 2 cores"
+    gen hosts --out "$WORK" --n 1000
+    start_upstream "$WORK/hosts-upstream.conf"
+    local cfg kind workers label
+    for cfg in dnsmasq:1 dnsmasq-rs:1 dnsmasq-rs:2; do
+        kind=${cfg%:*}; workers=${cfg#*:}
+        label=$kind
+        [ "$kind" = dnsmasq-rs ] && label="dnsmasq-rs ($workers workers)"
+        [ "$label" = "dnsmasq-rs (1 workers)" ] && label="dnsmasq-rs (1 worker)"
+        start_front "$kind" 10000 "0-1" "$workers"
+        dnsperf -s 127.0.0.1 -p "$FRONT_PORT" -d "$WORK/hosts-queries.txt" -n 2 -c 1 -q 10 > /dev/null 2>&1 || die "warm-up failed"
+        local out=$WORK/both-cores-${label// /_}.dnsperf t0 t1 g0 g1 gp
+        t0=$(ticks "$FRONT_PID")
+        # dnsperf itself is the background job (no timeout wrapper) so its own CPU can be read.
+        dnsperf -s 127.0.0.1 -p "$FRONT_PORT" -d "$WORK/hosts-queries.txt" -l "$DUR" \
+            -T 2 -c 20 -q 400 > "$out" 2>&1 &
+        gp=$!
+        PIDS+=("$gp")
+        sleep 0.3
+        g0=$(ticks "$gp" 2>/dev/null || echo 0)
+        sleep "$((DUR - 1))"
+        g1=$(ticks "$gp" 2>/dev/null || echo "$g0")
+        local i
+        for i in $(seq 600); do kill -0 "$gp" 2>/dev/null || break; sleep 0.1; done  # bounded: 60 s
+        kill "$gp" 2>/dev/null || true
+        wait "$gp" || die "dnsperf failed: $(tail -5 "$out")"
+        forget "$gp"
+        t1=$(ticks "$FRONT_PID")
+        record_run both-cores "$label" "$out" "$((t1 - t0))"
+        row both-cores "$label" generator_cpu_pct "$(awk -v t="$((g1 - g0))" -v h="$CLK_TCK" -v s="$((DUR - 1))" 'BEGIN{printf "%.1f", t/h/s*100}')" '%'
+        stop "$FRONT_PID"
+    done
+    stop "$UP_PID"
+}
+
+scenario_zipf() {
+    local nq=$((ZIPF_SECS * ZIPF_QPS * 11 / 10))
+    log "scenario zipf: $ZIPF_NAMES names, TTL 5-300 s, cache-size=1000, ${ZIPF_SECS}s at $ZIPF_QPS qps"
+    gen zipf --out "$WORK" --names "$ZIPF_NAMES" --queries "$nq" >&2
+    # upstream with 100k host-records (TTL per record)
+    start upstream-zipf taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$UP_PORT" --no-resolv --no-hosts \
+        --local=/test/ --cache-size=100000 --conf-file="$WORK/zipf-upstream.conf" --log-facility="$WORK/upstream-zipf-dnsmasq.log"
+    UP_PID=$LAST_PID
+    wait_dns "$UP_PORT" z0.zipf.test A 300 || die "zipf upstream did not start"
+    local srv
+    for srv in dnsmasq-rs dnsmasq; do
+        # as the legacy manifest: --cache-size=1000 --no-negcache
+        start_front "$srv" 1000
+        local u0 u1 h m out=$WORK/zipf-$srv.latency
+        u0=$(chaos "$UP_PORT" hits.bind)
+        h=$(chaos "$FRONT_PORT" hits.bind); m=$(chaos "$FRONT_PORT" misses.bind)
+        timeout $((ZIPF_SECS + 60)) taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$FRONT_PORT" \
+            -d "$WORK/zipf-queries.txt" -l "$ZIPF_SECS" -Q "$ZIPF_QPS" -c 10 -q 100 -v > "$out" 2>&1 \
+            || die "dnsperf failed: $(tail -5 "$out")"
+        local h1 m1
+        h1=$(chaos "$FRONT_PORT" hits.bind); m1=$(chaos "$FRONT_PORT" misses.bind)
+        u1=$(chaos "$UP_PORT" hits.bind)
+        # (the few CHAOS queries of this measurement are counted too: negligible)
+        local hits=$((h1 - h)) misses=$((m1 - m))
+        row zipf "$srv" hit_ratio "$(awk -v h="$hits" -v m="$misses" 'BEGIN{printf "%.4f", h/(h+m)}')" ratio
+        row zipf "$srv" hits "$hits" count
+        row zipf "$srv" misses "$misses" count
+        row zipf "$srv" upstream_queries "$((u1 - u0))" count
+        local nq
+        nq=$(dnsperf_stat "$out" "Queries completed")
+        # 1 - upstream queries / client queries: counts coalesced in-flight duplicates as hits
+        row zipf "$srv" upstream_hit_ratio "$(awk -v u="$((u1 - u0))" -v n="$nq" 'BEGIN{printf "%.4f", 1-u/n}')" ratio
+        row zipf "$srv" queries "$nq" count
+        row zipf "$srv" lost "$(dnsperf_stat "$out" "Queries lost")" count
+        row zipf "$srv" servfail "$(dnsperf_rcode "$out" SERVFAIL)" count
+        record_percentiles zipf "$srv" "$out"
+        log "  zipf/$srv: hits $hits misses $misses upstream $((u1 - u0))"
+        stop "$FRONT_PID"
+    done
+    stop "$UP_PID"
+}
+
+scenario_scale() {
+    log "scenario scale: bench_scale $SCALE_ARGS"
+    # shellcheck disable=SC2086
+    timeout 900 taskset -c "$CLIENT_CPU" "$REL/bench_scale" --kubedns "$REL/kubedns" --server-cpu "$SERVER_CPU" \
+        --client-cpu "$CLIENT_CPU" --work "$WORK/scale" --csv "$CSV_RAW" $SCALE_ARGS >&2 \
+        || die "bench_scale failed (logs in $WORK/scale)"
+}
+
+# ---- main ------------------------------------------------------------------------------------
+ensure_tools
+build
+log "work directory $WORK; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+for s in "${SCENARIOS[@]}"; do
+    "scenario_${s//-/_}"
+done
+LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+
+mkdir -p "$RESULTS"
+README_ARG=()
+[ "$QUICK" = 1 ] || README_ARG=(--readme "$BENCH_DIR/README.md")
+python3 "$BENCH_DIR/lib/report.py" --rows "$CSV_RAW" --out "$RESULTS/$STAMP" --stamp "$STAMP" \
+    --quick "$QUICK" --load "$LOAD_BEFORE/$LOAD_AFTER" "${README_ARG[@]+"${README_ARG[@]}"}" \
+    --durations "saturation ${DUR}s, latency ${LAT_DUR}s at ${LAT_QPS} qps, zipf ${ZIPF_SECS}s at ${ZIPF_QPS} qps"
+if command -v gnuplot > /dev/null && [ -s "$RESULTS/$STAMP.dat" ]; then
+    gnuplot -e "datafile='$RESULTS/$STAMP.dat'; outfile='$RESULTS/$STAMP.png'" "$BENCH_DIR/lib/chart.gp" \
+        || log "gnuplot failed; no chart"
+    rm -f "$RESULTS/$STAMP.dat"
+fi
+if [ "$QUICK" = 0 ]; then
+    for ext in md csv png; do
+        if [ -f "$RESULTS/$STAMP.$ext" ]; then cp "$RESULTS/$STAMP.$ext" "$RESULTS/latest.$ext"; fi
+    done
+fi
+log "results: $RESULTS/$STAMP.md"
+cat "$RESULTS/$STAMP.md"
