@@ -14,10 +14,11 @@ use tracing::debug;
 
 use super::Limits;
 use super::metrics::{DnsMetrics, ErrorCause};
+use super::reply_cache::ReplyCache;
 use super::wire::{self, Incoming, ParsedQuery, TCP_LIMIT};
 use crate::answer::{self, Answer, Response, System, lower_labels};
 use crate::forward::{Forwarder, decode_reply};
-use crate::store::Store;
+use crate::store::{Store, View};
 
 /// Work that must wait on an upstream.
 #[derive(Debug)]
@@ -109,46 +110,89 @@ impl Shared {
     /// Synchronous part: everything that needs no upstream.
     pub fn handle(&self, bytes: &[u8], src: SocketAddr, tcp: bool) -> Step {
         let start = Instant::now();
+        self.handle_in(bytes, src, tcp, start, &self.store.view(), now_unix())
+            .0
+    }
+
+    /// [`Shared::handle`] for UDP through the loop's reply cache: a hit skips parsing,
+    /// lookup and encoding; a cacheable miss is stored (see [`super::reply_cache`]).
+    pub fn handle_udp(&self, bytes: &[u8], src: SocketAddr, cache: &mut ReplyCache) -> Step {
+        let start = Instant::now();
+        let view = self.store.view();
+        let now = now_unix();
+        if let Some(hit) = cache.get(bytes, &view, now) {
+            debug!(%src, qtype = ?hit.qtype, system = ?hit.system, "query (cached reply)");
+            self.metrics.observe(
+                hit.system,
+                hit.qtype,
+                hit.rcode,
+                hit.reply.len(),
+                hit.truncated,
+                start.elapsed(),
+            );
+            return Step::Done(Some(hit.reply));
+        }
+        let (step, cacheable) = self.handle_in(bytes, src, false, start, &view, now);
+        if let (Step::Done(Some(reply)), Some((system, qtype))) = (&step, cacheable) {
+            cache.put(bytes, reply, &view, now, system, qtype);
+        }
+        step
+    }
+
+    /// The pipeline against one view; also says whether a reply may be cached (local
+    /// class-IN answer encoded with the rcode it asked for) and with which metric labels.
+    fn handle_in(
+        &self,
+        bytes: &[u8],
+        src: SocketAddr,
+        tcp: bool,
+        start: Instant,
+        view: &View,
+        now: u64,
+    ) -> (Step, Option<(System, RecordType)>) {
         let q = match wire::classify(bytes, src, tcp) {
-            Incoming::Drop => return Step::Done(None),
+            Incoming::Drop => return (Step::Done(None), None),
             Incoming::Reply(m) => {
                 debug!(%src, rcode = %m.metadata.response_code, "rejected request");
-                return Step::Done(self.finish(
+                let reply = self.finish(
                     m,
                     wire::PLAIN_UDP_LIMIT,
                     System::Auth,
                     RecordType::Unknown(0),
                     start,
-                ));
+                );
+                return (Step::Done(reply), None);
             }
             Incoming::Query(q) => q,
         };
-        let view = self.store.view();
         let labels = lower_labels(q.query.name());
         let qtype = q.query.query_type();
-        let answer = answer::lookup_labels(
-            &view,
-            q.query.name(),
-            &labels,
-            qtype,
-            q.query.query_class(),
-            now_unix(),
-        );
+        let qclass = q.query.query_class();
+        let answer = answer::lookup_labels(view, q.query.name(), &labels, qtype, qclass, now);
         let system = answer::system_of(&labels, &answer);
         debug!(%src, qname = %q.query.name(), ?qtype, ?system, "query");
         match answer {
             Answer::Local(r) => {
                 let limit = self.limit(&q, tcp);
+                let wanted = r.rcode.low();
                 let msg = wire::build_response(&q, r, self.limits.max_udp_payload);
-                Step::Done(self.finish(msg, limit, system, qtype, start))
+                let reply = self.finish(msg, limit, system, qtype, start);
+                let cacheable = qclass == DNSClass::IN
+                    && reply
+                        .as_ref()
+                        .is_some_and(|b| b.len() >= 12 && b[3] & 0x0f == wanted);
+                (Step::Done(reply), cacheable.then_some((system, qtype)))
             }
-            Answer::Forward => Step::Upstream(Box::new(Pending {
-                q,
-                chase: None,
-                system,
-                tcp,
-                start,
-            })),
+            Answer::Forward => (
+                Step::Upstream(Box::new(Pending {
+                    q,
+                    chase: None,
+                    system,
+                    tcp,
+                    start,
+                })),
+                None,
+            ),
             Answer::Chase {
                 response,
                 target,
@@ -156,13 +200,16 @@ impl Shared {
             } => {
                 let mut cq = Query::query(target, ct);
                 cq.set_query_class(DNSClass::IN);
-                Step::Upstream(Box::new(Pending {
-                    q,
-                    chase: Some((response, cq)),
-                    system,
-                    tcp,
-                    start,
-                }))
+                (
+                    Step::Upstream(Box::new(Pending {
+                        q,
+                        chase: Some((response, cq)),
+                        system,
+                        tcp,
+                        start,
+                    })),
+                    None,
+                )
             }
         }
     }
@@ -242,5 +289,72 @@ impl Shared {
                 self.finish(msg, limit, p.system, qtype, p.start)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::{DnsServer, Limits};
+    use crate::model::{Service, ServiceKind};
+
+    fn svc(ip: [u8; 4]) -> Service {
+        Service {
+            namespace: "default".into(),
+            name: "web".into(),
+            kind: ServiceKind::ClusterIp(vec![ip.into()]),
+            ports: vec![],
+            resource_version: None,
+        }
+    }
+
+    fn query(id: u16, name: &str) -> Vec<u8> {
+        let mut m = Message::query();
+        m.metadata.id = id;
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(
+            hickory_proto::rr::Name::from_ascii(name).expect("name"),
+            RecordType::A,
+        ));
+        m.to_vec().expect("encode")
+    }
+
+    fn done(step: Step) -> Vec<u8> {
+        match step {
+            Step::Done(Some(b)) => b,
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    /// The cached UDP path answers byte for byte like the uncached one (ID and case
+    /// included) and sees store changes at once.
+    #[test]
+    fn udp_reply_cache_matches_uncached_path_and_follows_store() {
+        let store = Store::new("cluster.local.");
+        store.upsert_service(svc([10, 0, 0, 1]));
+        store.set_synced();
+        let server = DnsServer::new(store.clone(), Limits::default(), DnsMetrics::unregistered());
+        let shared = server.shared();
+        let src: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let mut cache = ReplyCache::default();
+        for (id, name) in [
+            (1, "web.default.svc.cluster.local."),
+            (2, "web.default.svc.cluster.local."),
+            (3, "WEB.default.svc.cluster.local."),
+            (4, "nope.default.svc.cluster.local."),
+            (5, "nope.default.svc.cluster.local."),
+        ] {
+            let q = query(id, name);
+            let cached = done(shared.handle_udp(&q, src, &mut cache));
+            let plain = done(shared.handle(&q, src, false));
+            assert_eq!(cached, plain, "{name}");
+        }
+        assert_eq!(cache.len(), 3);
+        store.upsert_service(svc([10, 0, 0, 2]));
+        let q = query(6, "web.default.svc.cluster.local.");
+        let after = done(shared.handle_udp(&q, src, &mut cache));
+        assert_eq!(after, done(shared.handle(&q, src, false)));
+        assert_eq!(&after[after.len() - 4..], &[10, 0, 0, 2]);
+        assert_eq!(cache.len(), 1);
     }
 }

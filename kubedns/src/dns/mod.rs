@@ -9,7 +9,9 @@
 //! * UDP: one loop per socket (IO may pass several `SO_REUSEPORT` sockets), answering cluster
 //!   queries inline — no task per packet. Only queries that must wait on an upstream get a
 //!   task, bounded by a semaphore (`max_inflight_udp`); beyond it the client gets SERVFAIL
-//!   at once.
+//!   at once. Each loop owns a [`ReplyCache`] of encoded cluster answers keyed by the
+//!   request bytes after the ID and valid for one store generation, so a repeated question
+//!   skips parsing, lookup and encoding.
 //! * TCP: a connection cap (excess connections are closed at accept), an idle timeout per
 //!   frame, a per-connection query cap, and pipelined queries answered in order.
 //! * Shutdown: the token stops the accept/recv loops; in-flight work drains for up to
@@ -17,6 +19,7 @@
 
 pub mod handler;
 pub mod metrics;
+pub mod reply_cache;
 pub mod wire;
 
 use std::io;
@@ -33,6 +36,7 @@ use tracing::{debug, info, warn};
 
 pub use handler::{Shared, Step};
 pub use metrics::DnsMetrics;
+pub use reply_cache::ReplyCache;
 
 use crate::forward::Forwarder;
 use crate::store::Store;
@@ -174,6 +178,7 @@ async fn udp_loop(
     tracker: TaskTracker,
 ) {
     let mut buf = vec![0u8; UDP_RECV_BUFFER];
+    let mut cache = ReplyCache::default();
     loop {
         let (n, src) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -188,7 +193,7 @@ async fn udp_loop(
                 }
             },
         };
-        match shared.handle(&buf[..n], src, false) {
+        match shared.handle_udp(&buf[..n], src, &mut cache) {
             Step::Done(Some(reply)) => send_udp(&sock, &reply, src).await,
             Step::Done(None) => {}
             Step::Upstream(p) => match shared.forward_permits.clone().try_acquire_owned() {
