@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::cache::{self, Cache, CachedMsg, TtlPolicy};
 use crate::config::{Config, Route};
+use crate::relay;
 use crate::stats::Stats;
 use crate::upstream::{self, Transport};
 use crate::wire::{self, Parsed, QueryInfo};
@@ -299,12 +300,22 @@ impl Engine {
     /// The miss path: coalesce, cap, forward, cache, render into `out`.
     pub async fn forward(self: &Arc<Self>, pkt: &[u8], q: QueryInfo, udp: bool, out: &mut Vec<u8>) {
         let cfg = self.cfg.load_full();
-        let name = q.name_string();
-        let servers: Vec<SocketAddr> = match cfg.route(&name) {
-            Route::Forward(s) => {
-                let looped = self.looped.lock().map(|l| l.clone()).unwrap_or_default();
-                s.iter().filter(|s| !looped.contains(s)).copied().collect()
+        let mut buf = [0u8; wire::MAX_NAME_LEN + 1];
+        let owned;
+        let name = match wire::dotted_name(q.name_wire(), &mut buf) {
+            Some(n) => n,
+            None => {
+                owned = q.name_string();
+                owned.as_str()
             }
+        };
+        let servers: Vec<SocketAddr> = match cfg.route(name) {
+            Route::Forward(s) => match self.looped.lock() {
+                Ok(looped) if !looped.is_empty() => {
+                    s.iter().filter(|s| !looped.contains(s)).copied().collect()
+                }
+                _ => s.to_vec(),
+            },
             _ => Vec::new(),
         };
         if servers.is_empty() {
@@ -434,7 +445,7 @@ impl Engine {
         let result =
             upstream::exchange(&*self.transport, server, q, self.try_timeout, &self.stats).await;
         let failure = match result {
-            Ok((reply, _tcp)) => match cache::prepare(&reply, q, policy, Instant::now()) {
+            Ok((reply, _tcp)) => match self.prepare_reply(&reply, q, policy) {
                 Ok(m) if matches!(m.rcode(), wire::RCODE_SERVFAIL | wire::RCODE_REFUSED) => {
                     format!("rcode {}", m.rcode())
                 }
@@ -454,6 +465,21 @@ impl Engine {
             f.insert(server, Instant::now());
         }
         None
+    }
+
+    /// With caching disabled the reply is only relayed: skip the canonicalising re-encode
+    /// unless it may point into the header (see `relay`).
+    fn prepare_reply(
+        &self,
+        reply: &[u8],
+        q: &QueryInfo,
+        policy: &TtlPolicy,
+    ) -> Result<CachedMsg, cache::ReplyError> {
+        if self.cache.capacity() == 0 {
+            relay::prepare_uncached(reply, q, policy, Instant::now())
+        } else {
+            cache::prepare(reply, q, policy, Instant::now())
+        }
     }
 
     fn is_loop_probe(&self, q: &QueryInfo) -> bool {

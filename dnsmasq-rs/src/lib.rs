@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod flags;
 pub mod nanny;
+pub mod relay;
 pub mod run;
 pub mod server;
 pub mod stats;
