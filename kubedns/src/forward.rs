@@ -107,6 +107,40 @@ pub fn reply_matches(id: u16, question: &Query, reply: &[u8]) -> bool {
         && msg.queries[0].query_class() == question.query_class()
 }
 
+/// Copies the question name as we sent it (the client's spelling) over the reply's question,
+/// when both are the same name up to ASCII case. Upstreams may answer in another case (0x20
+/// or lower-casing resolvers); clients must get back the case they asked with (RFC 4343 §4.1:
+/// the original case should be preserved). Both messages carry the question at offset 12
+/// uncompressed (ours by construction, the reply because it was re-encoded), so equal names
+/// have equal lengths.
+pub fn echo_question_case(query: &[u8], reply: &mut [u8]) {
+    let Some(len) = first_name_len(query) else {
+        return;
+    };
+    let (Some(ours), Some(theirs)) = (query.get(12..12 + len), reply.get(12..12 + len)) else {
+        return;
+    };
+    if first_name_len(reply) == Some(len) && ours.eq_ignore_ascii_case(theirs) {
+        let ours = ours.to_vec();
+        reply[12..12 + len].copy_from_slice(&ours);
+    }
+}
+
+/// Wire length of the uncompressed name at offset 12 (including the root byte).
+fn first_name_len(msg: &[u8]) -> Option<usize> {
+    let mut i = 12;
+    loop {
+        let l = usize::from(*msg.get(i)?);
+        if l == 0 {
+            return Some(i + 1 - 12);
+        }
+        if l > 63 {
+            return None;
+        }
+        i += 1 + l;
+    }
+}
+
 /// RCODE of an encoded message (low 4 bits only; enough to spot SERVFAIL).
 fn rcode_of(reply: &[u8]) -> Option<ResponseCode> {
     reply.get(3).map(|b| ResponseCode::from_low(b & 0x0f))
@@ -201,7 +235,10 @@ impl Forwarder {
                     // reach into the header (RFC 1035 §4.1.4 allows any prior offset), and
                     // the caller rewrites the ID, so the names would decode differently.
                     Ok(reply) => match Message::from_vec(&reply).map(|m| m.to_vec()) {
-                        Ok(Ok(canonical)) => return Ok(canonical),
+                        Ok(Ok(mut canonical)) => {
+                            echo_question_case(&bytes, &mut canonical);
+                            return Ok(canonical);
+                        }
                         _ => {
                             debug!(%server, "upstream reply does not re-encode, trying next");
                             last = ForwardError::Mismatch(*server);

@@ -234,3 +234,40 @@ async fn upstream_ids_and_ports_vary() {
     assert!(ports.len() >= 100, "{}", ports.len());
     assert!(ids.len() >= 190, "{}", ids.len());
 }
+
+#[test]
+fn question_case_is_echoed_from_our_query() {
+    let q = Query::query(
+        Name::from_ascii("WwW.Example.COM.").expect("name"),
+        RecordType::A,
+    );
+    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+    m.add_query(q);
+    let query = m.to_vec().expect("encode");
+    let lower = Query::query(
+        Name::from_ascii("www.example.com.").expect("name"),
+        RecordType::A,
+    );
+    let mut r = Message::response(7, OpCode::Query);
+    r.add_query(lower.clone());
+    r.add_answer(Record::from_rdata(
+        lower.name().clone(),
+        30,
+        RData::A(A([192, 0, 2, 1].into())),
+    ));
+    let mut reply = r.to_vec().expect("encode");
+    echo_question_case(&query, &mut reply);
+    let back = Message::from_vec(&reply).expect("decodes");
+    assert_eq!(back.queries[0].name().to_string(), "WwW.Example.COM.");
+    // A different name is left alone.
+    let other = Query::query(
+        Name::from_ascii("www.example.org.").expect("name"),
+        RecordType::A,
+    );
+    let mut r2 = Message::response(7, OpCode::Query);
+    r2.add_query(other);
+    let mut reply2 = r2.to_vec().expect("encode");
+    let before = reply2.clone();
+    echo_question_case(&query, &mut reply2);
+    assert_eq!(reply2, before);
+}
