@@ -87,17 +87,36 @@ pub fn prepare(
         .map_err(|e| ReplyError::Malformed(e.to_string()))?;
     let reply = canonical.as_slice();
     let s = wire::walk(reply).map_err(|e| ReplyError::Malformed(e.to_string()))?;
+    let mut msg = serveable(reply, &s, policy, now)?;
+    msg.lifetime = lifetime(reply, q, &s, policy).map_or(0, |t| clamp_ttl(policy, t));
+    Ok(msg)
+}
+
+/// TTL clamp of `--min-cache-ttl` / `--max-cache-ttl`.
+fn clamp_ttl(policy: &TtlPolicy, t: u32) -> u32 {
+    let t = t.max(policy.min_cache_ttl);
+    policy.max_cache_ttl.map_or(t, |m| t.min(m))
+}
+
+/// The serveable form of a walked reply (`s` = `wire::walk(reply)`): a trailing OPT record
+/// stripped (the client's own is added when rendering), every TTL clamped and its offset
+/// recorded for the countdown; `lifetime` 0 (the caller decides whether to cache).
+pub(crate) fn serveable(
+    reply: &[u8],
+    s: &wire::Sections,
+    policy: &TtlPolicy,
+    now: Instant,
+) -> Result<CachedMsg, ReplyError> {
     let mut bytes = reply.get(..s.end).unwrap_or(reply).to_vec();
-    let mut has_opt = false;
-    let mut opt_count = 0;
-    for rr in &s.additional {
-        if rr.rtype == wire::TYPE_OPT {
-            opt_count += 1;
-        }
-    }
+    let opt_count = s
+        .additional
+        .iter()
+        .filter(|rr| rr.rtype == wire::TYPE_OPT)
+        .count();
     if opt_count > 1 {
         return Err(ReplyError::Malformed("more than one OPT".into()));
     }
+    let mut has_opt = false;
     let mut records: Vec<&wire::RrPos> = s.answers.iter().chain(&s.authority).collect();
     for (i, rr) in s.additional.iter().enumerate() {
         if rr.rtype == wire::TYPE_OPT {
@@ -112,23 +131,18 @@ pub fn prepare(
             records.push(rr);
         }
     }
-    let clamp = |t: u32| {
-        let t = t.max(policy.min_cache_ttl);
-        policy.max_cache_ttl.map_or(t, |m| t.min(m))
-    };
     let mut ttls = Vec::with_capacity(records.len());
     for rr in &records {
-        let t = clamp(rr.ttl);
+        let t = clamp_ttl(policy, rr.ttl);
         wire::put_u32(&mut bytes, rr.ttl_offset, t);
         ttls.push((rr.ttl_offset as u32, t));
     }
-    let lifetime = lifetime(reply, q, &s, policy).map_or(0, clamp);
     Ok(CachedMsg {
         bytes: bytes.into_boxed_slice(),
         ttls: ttls.into_boxed_slice(),
         has_opt,
         inserted: now,
-        lifetime,
+        lifetime: 0,
     })
 }
 

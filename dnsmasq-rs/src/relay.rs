@@ -45,47 +45,7 @@ pub fn prepare_uncached(
         return Ok(m);
     }
     let s = wire::walk(reply).map_err(|e| ReplyError::Malformed(e.to_string()))?;
-    let mut bytes = reply.get(..s.end).unwrap_or(reply).to_vec();
-    let opt_count = s
-        .additional
-        .iter()
-        .filter(|rr| rr.rtype == wire::TYPE_OPT)
-        .count();
-    if opt_count > 1 {
-        return Err(ReplyError::Malformed("more than one OPT".into()));
-    }
-    let mut has_opt = false;
-    let mut records: Vec<&wire::RrPos> = s.answers.iter().chain(&s.authority).collect();
-    for (i, rr) in s.additional.iter().enumerate() {
-        if rr.rtype == wire::TYPE_OPT {
-            if i + 1 == s.additional.len() {
-                bytes.truncate(rr.start);
-                let ar = wire::u16_at(&bytes, 10).unwrap_or(1).saturating_sub(1);
-                wire::put_u16(&mut bytes, 10, ar);
-            } else {
-                has_opt = true;
-            }
-        } else {
-            records.push(rr);
-        }
-    }
-    let clamp = |t: u32| {
-        let t = t.max(policy.min_cache_ttl);
-        policy.max_cache_ttl.map_or(t, |m| t.min(m))
-    };
-    let mut ttls = Vec::with_capacity(records.len());
-    for rr in &records {
-        let t = clamp(rr.ttl);
-        wire::put_u32(&mut bytes, rr.ttl_offset, t);
-        ttls.push((rr.ttl_offset as u32, t));
-    }
-    Ok(CachedMsg {
-        bytes: bytes.into_boxed_slice(),
-        ttls: ttls.into_boxed_slice(),
-        has_opt,
-        inserted: now,
-        lifetime: 0,
-    })
+    cache::serveable(reply, &s, policy, now)
 }
 
 #[cfg(test)]
