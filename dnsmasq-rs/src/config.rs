@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::flags::{FlagError, Options};
+use crate::upstream::CaseMode;
 
 /// dnsmasq's default `--cache-size`.
 pub const DEFAULT_CACHE_SIZE: usize = 150;
@@ -262,6 +263,10 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// `--allow-from`: client networks answered; empty = every client (legacy behaviour).
     pub allow_from: Vec<Cidr>,
+    /// `--dns-0x20[=fallback|strict]`: query-name case randomisation towards upstreams.
+    pub dns_0x20: CaseMode,
+    /// `--minimal-any`: RFC 8482 one-RRset answers to ANY over UDP.
+    pub minimal_any: bool,
 }
 
 impl Config {
@@ -381,6 +386,14 @@ impl Config {
                 })?);
             }
         }
+        let dns_0x20 = match (o.has("dns-0x20"), o.last("dns-0x20")) {
+            (false, _) | (true, Some("off")) => CaseMode::Off,
+            (true, None | Some("fallback")) => CaseMode::Fallback,
+            (true, Some("strict")) => CaseMode::Strict,
+            (true, Some(v)) => {
+                return Err(bad("dns-0x20", v, "expected fallback, strict or off"));
+            }
+        };
         let lame_duck = duration("lame-duck", DEFAULT_LAME_DUCK)?;
         let drain_timeout = duration("drain-timeout", DEFAULT_DRAIN_TIMEOUT)?;
         if let LogTarget::Syslog(f) = &log_facility {
@@ -419,6 +432,8 @@ impl Config {
             lame_duck,
             drain_timeout,
             allow_from,
+            dns_0x20,
+            minimal_any: o.has("minimal-any"),
         };
         Ok((cfg, warnings))
     }
@@ -634,6 +649,24 @@ mod tests {
             let o = parse_dnsmasq(&argv(bad), &fs, None).unwrap();
             assert!(Config::build(&o, &fs).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dns_0x20_and_minimal_any() {
+        let c = cfg("--no-resolv");
+        assert_eq!((c.dns_0x20, c.minimal_any), (CaseMode::Off, false));
+        for (args, mode) in [
+            ("--dns-0x20", CaseMode::Fallback),
+            ("--dns-0x20=fallback", CaseMode::Fallback),
+            ("--dns-0x20=strict", CaseMode::Strict),
+            ("--dns-0x20=strict --dns-0x20=off", CaseMode::Off),
+        ] {
+            assert_eq!(cfg(&format!("--no-resolv {args}")).dns_0x20, mode, "{args}");
+        }
+        assert!(cfg("--no-resolv --minimal-any").minimal_any);
+        let o = parse_dnsmasq(&argv("--dns-0x20=always"), &fs, None).unwrap();
+        let e = Config::build(&o, &fs).unwrap_err().to_string();
+        assert!(e.contains("dns-0x20") && e.contains("strict"), "{e}");
     }
 
     #[test]

@@ -23,10 +23,10 @@ use tokio::time::Instant;
 
 use crate::cache::{self, Cache, CachedMsg, TtlPolicy};
 use crate::config::{Config, Route};
-use crate::relay;
 use crate::stats::Stats;
-use crate::upstream::{self, Transport};
+use crate::upstream::{self, CaseMode, Transport};
 use crate::wire::{self, Parsed, QueryInfo};
+use crate::{any, relay};
 
 /// Per-try upstream timeout (B4 row 18).
 pub const UPSTREAM_TRY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -219,7 +219,7 @@ impl Engine {
         }
         if let Some(hit) = self.cache.get(q.key(), Instant::now()) {
             self.stats.hits.inc();
-            cache::render(&hit, pkt, &q, Instant::now(), cfg.max_ttl, limit, out);
+            serve(&hit, pkt, &q, &cfg, udp, out);
             return Step::Reply;
         }
         Step::Forward(q)
@@ -358,9 +358,8 @@ impl Engine {
             // The resolution is its own task so a client going away cannot cancel it.
             tokio::spawn(async move { me.lead(q, servers, cfg).await });
         }
-        let limit = udp.then(|| q.udp_limit());
         match rx.await {
-            Ok(msg) => cache::render(&msg, pkt, &q, Instant::now(), cfg.max_ttl, limit, out),
+            Ok(msg) => serve(&msg, pkt, &q, &cfg, udp, out),
             Err(_) => wire::error_response(out, pkt, &q, wire::RCODE_SERVFAIL),
         }
     }
@@ -416,7 +415,7 @@ impl Engine {
         if cfg.all_servers && order.len() > 1 {
             let mut tries: FuturesUnordered<_> = order
                 .iter()
-                .map(|s| self.try_server(*s, q, &policy))
+                .map(|s| self.try_server(*s, q, &policy, cfg.dns_0x20))
                 .collect();
             while let Some(r) = tries.next().await {
                 if let Some(m) = r {
@@ -425,7 +424,7 @@ impl Engine {
             }
         } else {
             for s in &order {
-                if let Some(m) = self.try_server(*s, q, &policy).await {
+                if let Some(m) = self.try_server(*s, q, &policy, cfg.dns_0x20).await {
                     return m;
                 }
             }
@@ -440,10 +439,18 @@ impl Engine {
         server: SocketAddr,
         q: &QueryInfo,
         policy: &TtlPolicy,
+        case: CaseMode,
     ) -> Option<CachedMsg> {
         self.stats.server_query(server);
-        let result =
-            upstream::exchange(&*self.transport, server, q, self.try_timeout, &self.stats).await;
+        let result = upstream::exchange(
+            &*self.transport,
+            server,
+            q,
+            self.try_timeout,
+            case,
+            &self.stats,
+        )
+        .await;
         let failure = match result {
             Ok((reply, _tcp)) => match self.prepare_reply(&reply, q, policy) {
                 Ok(m) if matches!(m.rcode(), wire::RCODE_SERVFAIL | wire::RCODE_REFUSED) => {
@@ -522,8 +529,15 @@ impl Engine {
             }
             let me = Arc::clone(self);
             tokio::spawn(async move {
-                let _ =
-                    upstream::exchange(&*me.transport, server, &q, me.try_timeout, &me.stats).await;
+                let _ = upstream::exchange(
+                    &*me.transport,
+                    server,
+                    &q,
+                    me.try_timeout,
+                    CaseMode::Off,
+                    &me.stats,
+                )
+                .await;
                 if let Ok(mut p) = me.probes.lock() {
                     p.remove(&wire_name);
                 }
@@ -555,6 +569,19 @@ impl Engine {
                 true
             }
         }
+    }
+}
+
+/// Renders a cached or fresh answer for this client: `--minimal-any` (RFC 8482) for ANY over
+/// UDP, then the UDP size cap.
+fn serve(msg: &CachedMsg, pkt: &[u8], q: &QueryInfo, cfg: &Config, udp: bool, out: &mut Vec<u8>) {
+    let limit = udp.then(|| q.udp_limit());
+    if udp && cfg.minimal_any && q.qtype == wire::TYPE_ANY {
+        cache::render(msg, pkt, q, Instant::now(), cfg.max_ttl, None, out);
+        any::minimize(out, q);
+        cap(out, q, limit);
+    } else {
+        cache::render(msg, pkt, q, Instant::now(), cfg.max_ttl, limit, out);
     }
 }
 

@@ -274,6 +274,8 @@ const OPTIONS: &[(&str, Option<char>, Arg)] = &[
     ("lame-duck", None, Arg::Required),
     ("drain-timeout", None, Arg::Required),
     ("allow-from", None, Arg::Required),
+    ("dns-0x20", None, Arg::Optional),
+    ("minimal-any", None, Arg::No),
 ];
 
 /// Real dnsmasq options that are harmless here: accepted with a warning and ignored.

@@ -5,6 +5,7 @@
 //! swapped atomically by `run::Reloader` from the ConfigMap directory via `nanny`) →
 //! `server` loops → `engine` pipeline → `cache` hit, or `upstream` safe client on a miss.
 
+pub mod any;
 pub mod cache;
 pub mod config;
 pub mod engine;

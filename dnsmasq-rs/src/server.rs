@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine::{Engine, Step};
+use crate::wire;
 
 /// Receive buffer for client datagrams (EDNS clients may send up to this).
 pub const UDP_RECV_BUF: usize = 4096;
@@ -187,8 +188,7 @@ async fn udp_loop(
                 continue;
             }
         };
-        // Source port 0 cannot be answered (B2: sanitize the source).
-        if src.port() == 0 {
+        if !wire::answerable_source(src) {
             continue;
         }
         let pkt = buf.get(..n).unwrap_or(&[]);

@@ -36,6 +36,8 @@ pub struct Stats {
     pub refused_clients: Counter,
     pub servfail_sent: Counter,
     pub tcp_fallbacks: Counter,
+    /// UDP replies that did not echo the `--dns-0x20` query-name case.
+    pub case_mismatches: Counter,
     pub coalesced: Counter,
     pub in_flight: Gauge,
     servers: Mutex<BTreeMap<SocketAddr, ServerStats>>,
@@ -134,6 +136,11 @@ impl Stats {
             "tcp_fallbacks",
             "Truncated upstream replies retried over TCP",
             self.tcp_fallbacks.clone(),
+        );
+        r.register(
+            "case_mismatches",
+            "Upstream UDP replies that did not echo the --dns-0x20 query-name case",
+            self.case_mismatches.clone(),
         );
         r.register(
             "coalesced",

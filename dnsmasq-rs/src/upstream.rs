@@ -5,6 +5,8 @@
 //! per query, replies accepted only from the exact server address and port with the same ID,
 //! QR=1 and the same question (`accept_reply`, pure), anything else counted and ignored until
 //! the per-try deadline — and the TCP retry when the UDP reply has TC set (RFC 7766).
+//! With `--dns-0x20` (draft-vixie-dnsext-dns0x20) the question's letters are sent in random
+//! case and a UDP reply must echo them exactly; see [`CaseMode`] for the fallback.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -86,6 +88,70 @@ impl Transport for RealTransport {
     }
 }
 
+/// `--dns-0x20`: query-name case randomisation, an extra ~1 bit of entropy per letter against
+/// off-path spoofing (draft-vixie-dnsext-dns0x20; unbound `use-caps-for-id`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseMode {
+    /// Lowercase question, reply question compared case-insensitively (dnsmasq's behaviour).
+    #[default]
+    Off,
+    /// Randomised case. A UDP reply that matches in everything but case (a server that does
+    /// not preserve case) is not trusted: the query is repeated at once over TCP, which an
+    /// off-path attacker cannot spoof, and that answer is used. Tolerant of every server.
+    Fallback,
+    /// Randomised case; a reply that does not echo it exactly is ignored like a spoof, so a
+    /// server that folds case times out and counts as failed (unbound without
+    /// `use-caps-for-id-fallback`).
+    Strict,
+}
+
+/// The query name as sent: `name` (lowercase wire form) with each ASCII letter's case
+/// chosen at random; length bytes and non-letters unchanged.
+pub fn randomize_case(name: &[u8], bits: &mut impl FnMut() -> bool) -> Vec<u8> {
+    let mut out = name.to_vec();
+    let mut i = 0;
+    while let Some(&len) = out.get(i) {
+        if len == 0 || len & 0xC0 != 0 {
+            break;
+        }
+        let end = (i + 1 + len as usize).min(out.len());
+        for c in out.get_mut(i + 1..end).unwrap_or(&mut []) {
+            if c.is_ascii_alphabetic() && bits() {
+                c.make_ascii_uppercase();
+            }
+        }
+        i = end;
+    }
+    out
+}
+
+/// Undoes the randomised spelling in an accepted reply: the question and every record owner
+/// name written out in full with exactly the `sent` bytes get the canonical (lowercase)
+/// spelling back, so cached answers and clients never see the random case. Same length, so
+/// no offsets move. Names compressed to the question follow it automatically.
+pub fn restore_case(reply: &mut [u8], sent: &[u8], canonical: &[u8]) {
+    if sent.len() != canonical.len() {
+        return;
+    }
+    let mut starts = vec![wire::HEADER_LEN];
+    if let Ok(s) = wire::walk(reply) {
+        starts.extend(
+            s.answers
+                .iter()
+                .chain(&s.authority)
+                .chain(&s.additional)
+                .map(|rr| rr.start),
+        );
+    }
+    for at in starts {
+        if let Some(dst) = reply.get_mut(at..at + sent.len())
+            && dst == sent
+        {
+            dst.copy_from_slice(canonical);
+        }
+    }
+}
+
 /// Why a datagram was not accepted as the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Unwanted {
@@ -97,16 +163,20 @@ pub enum Unwanted {
     NotResponse,
     #[error("reply for a different question")]
     WrongQuestion,
+    #[error("reply did not echo the 0x20 query-name case")]
+    CaseMismatch,
 }
 
 /// RFC 5452 §9.1 acceptance: exact source, ID, QR=1, opcode QUERY and the same question
-/// (case-insensitive name, type, class).
+/// (case-insensitive name, type, class). With `exact_case` = the name as sent (0x20), the
+/// reply's question must also spell it byte for byte.
 pub fn accept_reply(
     reply: &[u8],
     from: SocketAddr,
     server: SocketAddr,
     id: u16,
     q: &QueryInfo,
+    exact_case: Option<&[u8]>,
 ) -> Result<(), Unwanted> {
     if from != server {
         return Err(Unwanted::WrongSource);
@@ -130,6 +200,12 @@ pub fn accept_reply(
     {
         return Err(Unwanted::WrongQuestion);
     }
+    // The question is the first name in the message, so it cannot be compressed.
+    if let Some(sent) = exact_case
+        && reply.get(wire::HEADER_LEN..wire::HEADER_LEN + sent.len()) != Some(sent)
+    {
+        return Err(Unwanted::CaseMismatch);
+    }
     Ok(())
 }
 
@@ -145,28 +221,43 @@ pub enum TryError {
 }
 
 /// Sends `q` to `server` over UDP and waits for an acceptable reply until `timeout`.
-/// Returns the reply and whether TCP was used (on TC=1).
+/// Returns the reply and whether TCP was used (on TC=1, or the 0x20 fallback).
 pub async fn exchange(
     transport: &dyn Transport,
     server: SocketAddr,
     q: &QueryInfo,
     timeout: Duration,
+    case: CaseMode,
     stats: &Stats,
 ) -> Result<(Vec<u8>, bool), TryError> {
     let id: u16 = rand::random();
-    let query = wire::build_upstream_query(q, id);
+    let sent = match case {
+        CaseMode::Off => None,
+        CaseMode::Fallback | CaseMode::Strict => {
+            Some(randomize_case(q.name_wire(), &mut || rand::random()))
+        }
+    };
+    let query = wire::build_upstream_query(q, id, sent.as_deref().unwrap_or(q.name_wire()));
     stats.upstream_queries.inc();
     let deadline = tokio::time::Instant::now() + timeout;
-    let reply = tokio::time::timeout_at(deadline, async {
+    let udp = tokio::time::timeout_at(deadline, async {
         let mut ch = transport.udp(server).await?;
         ch.send(&query).await?;
         let mut buf = vec![0u8; MAX_UDP_REPLY];
         loop {
             let (n, from) = ch.recv(&mut buf).await?;
             let reply = buf.get(..n).unwrap_or(&[]);
-            match accept_reply(reply, from, server, id, q) {
-                Ok(()) => return Ok::<Vec<u8>, TryError>(reply.to_vec()),
+            match accept_reply(reply, from, server, id, q, sent.as_deref()) {
+                Ok(()) => return Ok::<_, TryError>(Some(reply.to_vec())),
+                Err(Unwanted::CaseMismatch) if case == CaseMode::Fallback => {
+                    stats.case_mismatches.inc();
+                    tracing::debug!(%server, "upstream did not echo the 0x20 case; retrying over TCP");
+                    return Ok(None);
+                }
                 Err(why) => {
+                    if why == Unwanted::CaseMismatch {
+                        stats.case_mismatches.inc();
+                    }
                     stats.unwanted_replies.inc();
                     tracing::debug!(%server, %from, %why, "ignoring unwanted upstream reply");
                 }
@@ -175,18 +266,29 @@ pub async fn exchange(
     })
     .await
     .map_err(|_| TryError::Timeout)??;
-    if reply.get(2).is_some_and(|f| f & 0x02 != 0) {
-        stats.tcp_fallbacks.inc();
-        let id: u16 = rand::random();
-        let query = wire::build_upstream_query(q, id);
-        let reply = tokio::time::timeout_at(deadline, transport.tcp(server, &query))
-            .await
-            .map_err(|_| TryError::Timeout)?
-            .map_err(|e| TryError::Tcp(e.to_string()))?;
-        accept_reply(&reply, server, server, id, q).map_err(|e| TryError::Tcp(e.to_string()))?;
-        return Ok((reply, true));
+    match udp {
+        Some(mut reply) if reply.get(2).is_none_or(|f| f & 0x02 == 0) => {
+            if let Some(sent) = &sent {
+                restore_case(&mut reply, sent, q.name_wire());
+            }
+            Ok((reply, false))
+        }
+        // TC=1 (RFC 7766 §6.2.1), or the 0x20 fallback: the same question over TCP.
+        truncated => {
+            if truncated.is_some() {
+                stats.tcp_fallbacks.inc();
+            }
+            let id: u16 = rand::random();
+            let query = wire::build_upstream_query(q, id, q.name_wire());
+            let reply = tokio::time::timeout_at(deadline, transport.tcp(server, &query))
+                .await
+                .map_err(|_| TryError::Timeout)?
+                .map_err(|e| TryError::Tcp(e.to_string()))?;
+            accept_reply(&reply, server, server, id, q, None)
+                .map_err(|e| TryError::Tcp(e.to_string()))?;
+            Ok((reply, true))
+        }
     }
-    Ok((reply, false))
 }
 
 /// Resolves `name` to its first A/AAAA address by asking `server` (used for stub nameserver
@@ -205,9 +307,16 @@ pub async fn resolve_a(
         return None;
     };
     let stats = Stats::default();
-    let (reply, _) = exchange(transport, server, &info, Duration::from_secs(2), &stats)
-        .await
-        .ok()?;
+    let (reply, _) = exchange(
+        transport,
+        server,
+        &info,
+        Duration::from_secs(2),
+        CaseMode::Off,
+        &stats,
+    )
+    .await
+    .ok()?;
     let s = wire::walk(&reply).ok()?;
     s.answers.iter().find_map(|rr| match rr.rtype {
         wire::TYPE_A => {
@@ -234,34 +343,112 @@ mod tests {
         let mut up = qb.clone();
         up[0..2].copy_from_slice(&7u16.to_be_bytes());
         let good = answer_a(&up, &[("a.example", 60, [1, 2, 3, 4])], false);
-        assert_eq!(accept_reply(&good, server, server, 7, &q), Ok(()));
+        assert_eq!(accept_reply(&good, server, server, 7, &q, None), Ok(()));
         let other_port: SocketAddr = "127.0.0.1:54".parse().unwrap();
         assert_eq!(
-            accept_reply(&good, other_port, server, 7, &q),
+            accept_reply(&good, other_port, server, 7, &q, None),
             Err(Unwanted::WrongSource)
         );
         assert_eq!(
-            accept_reply(&good, server, server, 8, &q),
+            accept_reply(&good, server, server, 8, &q, None),
             Err(Unwanted::WrongId)
         );
         let (_, q2) = query("b.example", wire::TYPE_A, None);
         assert_eq!(
-            accept_reply(&good, server, server, 7, &q2),
+            accept_reply(&good, server, server, 7, &q2, None),
             Err(Unwanted::WrongQuestion)
         );
         let (_, q3) = query("a.example", wire::TYPE_AAAA, None);
         assert_eq!(
-            accept_reply(&good, server, server, 7, &q3),
+            accept_reply(&good, server, server, 7, &q3, None),
             Err(Unwanted::WrongQuestion)
         );
         let mut not_resp = good.clone();
         not_resp[2] &= !0x80;
         assert_eq!(
-            accept_reply(&not_resp, server, server, 7, &q),
+            accept_reply(&not_resp, server, server, 7, &q, None),
             Err(Unwanted::NotResponse)
         );
         // Case differences are accepted (0x20 is off).
         let (_, qc) = query("A.EXAMPLE", wire::TYPE_A, None);
-        assert_eq!(accept_reply(&good, server, server, 7, &qc), Ok(()));
+        assert_eq!(accept_reply(&good, server, server, 7, &qc, None), Ok(()));
+    }
+
+    /// A reply to `query` (ID, question copied) with one A record whose owner name is written
+    /// out in full as `owner` (uncompressed wire bytes).
+    fn literal_reply(query: &[u8], owner: &[u8]) -> Vec<u8> {
+        let wire::Parsed::Query(q) = wire::parse_query(query) else {
+            panic!("query")
+        };
+        let mut r = query.get(..q.question_end).unwrap().to_vec();
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]);
+        r.extend_from_slice(owner);
+        r.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1]);
+        r
+    }
+
+    #[test]
+    fn randomize_case_keeps_the_name_and_flips_only_letters() {
+        let (_, q) = query("ab-1.Example.COM", wire::TYPE_A, None);
+        let mut all = || true;
+        let up = randomize_case(q.name_wire(), &mut all);
+        assert_eq!(up, b"\x04AB-1\x07EXAMPLE\x03COM\x00");
+        let mut none = || false;
+        assert_eq!(randomize_case(q.name_wire(), &mut none), q.name_wire());
+        // Real randomness: a 20-letter name is almost never sent all-lowercase, and always
+        // equals the name ignoring case.
+        let (_, q) = query("abcdefghij.klmnopqrst", wire::TYPE_A, None);
+        let spellings: std::collections::HashSet<Vec<u8>> = (0..64)
+            .map(|_| randomize_case(q.name_wire(), &mut || rand::random()))
+            .inspect(|s| assert!(s.eq_ignore_ascii_case(q.name_wire())))
+            .collect();
+        assert!(
+            spellings.len() > 60,
+            "{} distinct spellings",
+            spellings.len()
+        );
+        // Root and malformed input do not panic.
+        assert_eq!(randomize_case(&[0], &mut all), [0]);
+        assert_eq!(randomize_case(&[5, b'a'], &mut all), [5, b'A']);
+    }
+
+    #[test]
+    fn exact_case_acceptance_and_restore() {
+        let server: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let (_, q) = query("www.example.com", wire::TYPE_A, None);
+        let sent = b"\x03wWw\x07exAMple\x03Com\x00".to_vec();
+        let up = wire::build_upstream_query(&q, 9, &sent);
+        let echo = literal_reply(&up, &sent);
+        assert_eq!(
+            accept_reply(&echo, server, server, 9, &q, Some(&sent)),
+            Ok(())
+        );
+        // Off: any case is fine. On: a case-folding server is a mismatch.
+        let lower_q = wire::build_upstream_query(&q, 9, q.name_wire());
+        let folded = literal_reply(&lower_q, q.name_wire());
+        assert_eq!(accept_reply(&folded, server, server, 9, &q, None), Ok(()));
+        assert_eq!(
+            accept_reply(&folded, server, server, 9, &q, Some(&sent)),
+            Err(Unwanted::CaseMismatch)
+        );
+        // Other rules still come first.
+        assert_eq!(
+            accept_reply(&folded, server, server, 10, &q, Some(&sent)),
+            Err(Unwanted::WrongId)
+        );
+        // Restoring: question and literal owner names get the canonical spelling back.
+        let mut restored = echo.clone();
+        restore_case(&mut restored, &sent, q.name_wire());
+        let m = hickory_proto::op::Message::from_vec(&restored).unwrap();
+        assert_eq!(m.queries[0].name.to_ascii(), "www.example.com.");
+        assert_eq!(m.answers[0].name.to_ascii(), "www.example.com.");
+        assert_eq!(restored.len(), echo.len());
+        // A differently spelt owner (the server's own data) is left alone.
+        let mut other = literal_reply(&up, b"\x03WWW\x07example\x03com\x00");
+        restore_case(&mut other, &sent, q.name_wire());
+        let m = hickory_proto::op::Message::from_vec(&other).unwrap();
+        assert_eq!(m.answers[0].name.to_ascii(), "WWW.example.com.");
     }
 }

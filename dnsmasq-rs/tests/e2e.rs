@@ -203,6 +203,48 @@ async fn forwards_caches_and_reports_chaos_stats() {
     );
 }
 
+// B4 row 5 against a real server: Debian dnsmasq echoes the question's case, so strict 0x20
+// loses nothing, and clients never see the random spelling (cache off: every query goes up).
+#[tokio::test]
+async fn strict_0x20_works_against_real_dnsmasq() {
+    if !have_dnsmasq() {
+        return;
+    }
+    let up = start_dnsmasq("up.test", &[("mixed-case-name.up.test", "10.1.0.9")]).await;
+    let f = start_front(
+        build(&sv(&format!(
+            "--no-resolv --no-hosts --cache-size=0 --dns-0x20=strict --server=127.0.0.1#{}",
+            up.port
+        ))),
+        None,
+        Duration::from_secs(2),
+    )
+    .await;
+    for (i, spelling) in ["mixed-case-name.up.test", "MIXED-case-NAME.Up.Test"]
+        .iter()
+        .cycle()
+        .take(10)
+        .enumerate()
+    {
+        let r = udp_query(f.addr, spelling, i as u16).await.unwrap();
+        assert_eq!(
+            answer_ips(&r),
+            vec![Ipv4Addr::new(10, 1, 0, 9)],
+            "{spelling}"
+        );
+        let m = hickory_proto::op::Message::from_vec(&r).unwrap();
+        assert_eq!(m.queries[0].name.to_ascii(), format!("{spelling}."));
+        assert!(
+            m.answers
+                .iter()
+                .all(|a| a.name.to_ascii() == format!("{spelling}."))
+        );
+    }
+    let stats = f.engine.stats();
+    assert_eq!(stats.case_mismatches.get(), 0);
+    assert_eq!(stats.upstream_queries.get(), 10);
+}
+
 struct NoResolve;
 impl NameResolver for NoResolve {
     fn resolve(&self, _: &str) -> futures::future::BoxFuture<'_, Option<std::net::IpAddr>> {
