@@ -193,6 +193,9 @@ async fn udp_loop(
                 }
             },
         };
+        if !wire::answerable_source(src) {
+            continue;
+        }
         match shared.handle_udp(&buf[..n], src, &mut cache) {
             Step::Done(Some(reply)) => send_udp(&sock, &reply, src).await,
             Step::Done(None) => {}
