@@ -270,13 +270,21 @@ fn shard_of(key: &[u8], n: usize) -> usize {
     h as usize % n
 }
 
+/// How `capacity` is split over the shards: at most [`CACHE_SHARDS`] shards whose sizes
+/// differ by at most one and add up to exactly `capacity` (so the cache never holds more).
+fn shard_capacities(capacity: usize) -> Vec<usize> {
+    let n = CACHE_SHARDS.min(capacity.max(1));
+    (0..n)
+        .map(|i| capacity / n + usize::from(i < capacity % n))
+        .collect()
+}
+
 impl Cache {
     /// `capacity` entries in total; 0 disables caching.
     pub fn new(capacity: usize) -> Cache {
-        let n = CACHE_SHARDS.min(capacity.max(1));
-        let per = capacity.div_ceil(n);
-        let shards = (0..n)
-            .map(|_| Mutex::new(NonZeroUsize::new(per).map(LruCache::new)))
+        let shards = shard_capacities(capacity)
+            .into_iter()
+            .map(|per| Mutex::new(NonZeroUsize::new(per).map(LruCache::new)))
             .collect();
         Cache { shards, capacity }
     }
@@ -355,6 +363,8 @@ impl Cache {
     }
 }
 
+#[cfg(test)]
+mod lru_model;
 #[cfg(test)]
 mod tests {
     use super::*;
