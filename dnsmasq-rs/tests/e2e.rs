@@ -838,3 +838,76 @@ async fn shutdown_drain_deadline() {
         .unwrap();
     assert_eq!(drain, run::Drain::TimedOut);
 }
+
+// B4 row 1, statistical half on real sockets: 10 000 upstream exchanges through the real
+// transport. Each must use a fresh (source port, ID) pair: ≥ 9 900 distinct pairs, hundreds of
+// distinct source ports, and no sequential pattern in either.
+#[tokio::test]
+async fn ten_thousand_upstream_queries_have_random_ports_and_ids() {
+    use dnsmasq_rs::stats::Stats;
+    use dnsmasq_rs::upstream::{self, CaseMode};
+    let responder = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let server = responder.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::with_capacity(10_000)));
+    let (r, s) = (Arc::clone(&responder), Arc::clone(&seen));
+    let echo = tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        loop {
+            let Ok((n, from)) = r.recv_from(&mut buf).await else {
+                continue;
+            };
+            let q = &buf[..n];
+            s.lock()
+                .unwrap()
+                .push((from.port(), u16::from_be_bytes([q[0], q[1]])));
+            let _ = r.send_to(&answer_a(q, &[], false), from).await;
+        }
+    });
+    let stats = Stats::default();
+    let transport = RealTransport;
+    let mut tasks = futures::stream::FuturesUnordered::new();
+    let mut done = 0;
+    for i in 0..10_000u32 {
+        let (_, q) = query(&format!("n{i}.example"), wire::TYPE_A, None);
+        let (t, st) = (&transport, &stats);
+        tasks.push(async move {
+            upstream::exchange(t, server, &q, Duration::from_secs(5), CaseMode::Off, st).await
+        });
+        if tasks.len() >= 64 {
+            use futures::StreamExt;
+            assert!(tasks.next().await.unwrap().is_ok());
+            done += 1;
+        }
+    }
+    use futures::StreamExt;
+    while let Some(r) = tasks.next().await {
+        assert!(r.is_ok());
+        done += 1;
+    }
+    echo.abort();
+    assert_eq!(done, 10_000);
+    let seen = seen.lock().unwrap();
+    let pairs: std::collections::HashSet<_> = seen.iter().copied().collect();
+    let ports: std::collections::HashSet<_> = seen.iter().map(|p| p.0).collect();
+    let seq = |f: fn(&(u16, u16)) -> u16| {
+        seen.windows(2)
+            .filter(|w| f(&w[1]) == f(&w[0]).wrapping_add(1))
+            .count()
+    };
+    eprintln!(
+        "{} pairs, {} distinct, {} ports, sequential ports {}, sequential IDs {}",
+        seen.len(),
+        pairs.len(),
+        ports.len(),
+        seq(|p| p.0),
+        seq(|p| p.1)
+    );
+    assert!(
+        pairs.len() >= 9_900,
+        "{} distinct (port, ID) pairs",
+        pairs.len()
+    );
+    assert!(ports.len() >= 500, "{} distinct source ports", ports.len());
+    assert!(seq(|p| p.1) < 10, "sequential IDs");
+    assert!(seq(|p| p.0) < 100, "sequential source ports");
+}
