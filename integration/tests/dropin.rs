@@ -7,7 +7,15 @@
 //! must resolve over UDP and TCP on the pod IP, and a ConfigMap change must be applied by
 //! kubedns and dnsmasq-rs without a failed query. See docs/dropin.md.
 //!
-//! Needs root and `ip netns`; otherwise each test prints "skipping: …" and passes.
+//! Each container runs as the kubelet and container runtime would run it: the uid/gid of its
+//! `securityContext` (else the pod's, else the image's `USER 1001:1001`), the runtime's
+//! default capabilities minus `drop` plus `add` as the bounding set, none of them effective
+//! for a non-root user except the dnsmasq-rs image's file capability NET_BIND_SERVICE
+//! (emulated as an ambient capability), and no_new_privs for `allowPrivilegeEscalation:
+//! false`; `/proc/<pid>/status` of every container is checked (see dropin/privilege.rs).
+//!
+//! Needs root and `ip netns`; otherwise each test prints "skipping: …" and passes. Without
+//! `setpriv` the pod runs as root and the run prints "SKIPPED privilege checks: …".
 
 #[path = "dropin/change.rs"]
 mod change;
@@ -23,10 +31,14 @@ mod fixture;
 mod netns;
 #[path = "dropin/pod.rs"]
 mod pod;
+#[path = "dropin/privilege.rs"]
+mod privilege;
 #[path = "dropin/running.rs"]
 mod running;
 #[path = "dropin/scenario.rs"]
 mod scenario;
+#[path = "dropin/security.rs"]
+mod security;
 
 /// One test per manifest: (test, path relative to the repository root, /30 slot).
 macro_rules! dropin_tests {
@@ -112,6 +124,42 @@ fn parses_every_manifest_template() -> anyhow::Result<()> {
     )?)?;
     assert_eq!(t13.workload, "ReplicationController/kube-dns-v19");
     assert!(t13.config_map_volumes.is_empty());
+    assert_eq!(t13.security, security::SecurityContext::default());
+    assert_eq!(t.security.supplemental_groups, [65534]);
+    assert_eq!(t.containers[1].security.cap_drop, ["all"]);
+    assert_eq!(
+        t.containers[2].security.allow_privilege_escalation,
+        Some(false)
+    );
+    Ok(())
+}
+
+/// The security model applied to every manifest (pure): every container runs as uid 1001,
+/// only dnsmasq-rs keeps a capability (NET_BIND_SERVICE, to bind :53), and the current
+/// manifest's kubedns and sidecar run with no_new_privs.
+#[test]
+fn every_manifest_runs_non_root_with_only_net_bind_service() -> anyhow::Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for manifest in [
+        "manifests/kube-dns.yaml",
+        "manifests/legacy/kube-dns-1.3.yaml",
+        "manifests/legacy/kube-dns-1.4.yaml",
+        "manifests/legacy/kube-dns-1.5.yaml",
+        "manifests/legacy/kube-dns-1.6.yaml",
+        "manifests/legacy/kube-dns-1.9.yaml",
+    ] {
+        let t = pod::pod_template(&pod::parse_documents(&root.join(manifest))?)?;
+        for c in &t.containers {
+            let binary = pod::binary_for_image(&c.image)?;
+            let e = security::effective(&t.security, &c.security, binary, security::ALL_CAPS)?;
+            let what = format!("{manifest} container {}", c.name);
+            assert_eq!((e.uid, e.gid), (1001, 1001), "{what}");
+            let want = if binary == "dnsmasq-rs" { 1 << 10 } else { 0 };
+            assert_eq!(e.cap_eff(), want, "{what}");
+            let current = manifest == "manifests/kube-dns.yaml";
+            assert_eq!(e.no_new_privs, current && binary != "dnsmasq-rs", "{what}");
+        }
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Manifest lint: every YAML under `manifests/` parses, keeps the legacy kube-dns container
 //! arguments byte for byte, grants the DNS pod least-privilege RBAC, runs non-root where the
-//! legacy manifest did, never uses hostNetwork, and names only images we build.
+//! legacy manifest did (seccomp RuntimeDefault, non-zero `runAsUser` or only the capabilities
+//! :53 needs, no privilege escalation), never uses hostNetwork, and names only images we build.
 
 use std::path::{Path, PathBuf};
 
@@ -294,12 +295,96 @@ fn dns_pod_security() {
     }
     let caps = &find_container(&docs, "dnsmasq")["securityContext"]["capabilities"];
     assert_eq!(caps["drop"], serde_json::json!(["all"]));
-    for cap in caps["add"].as_array().expect("add") {
+}
+
+fn cap_names(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c.as_str().expect("capability name").to_ascii_uppercase())
+        .map(|c| c.strip_prefix("CAP_").map(str::to_string).unwrap_or(c))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Threat row 26 (container privilege) for the current add-on: seccomp RuntimeDefault for
+/// the pod; each container runs as a non-zero `runAsUser`, or (dnsmasq, which binds :53)
+/// drops every capability and adds back only NET_BIND_SERVICE and SETGID; privilege
+/// escalation is off wherever the field is set, and nothing is privileged.
+#[test]
+fn current_pod_is_restricted() {
+    let docs = load(&manifests_dir().join("kube-dns.yaml"));
+    let spec = docs
+        .iter()
+        .find_map(pod_spec)
+        .expect("kube-dns.yaml has a pod template");
+    let pod_sc = &spec["securityContext"];
+    assert_eq!(pod_sc["seccompProfile"]["type"], "RuntimeDefault");
+    assert_ne!(pod_sc["runAsUser"], 0, "pod runAsUser");
+    let cs = containers(spec);
+    assert_eq!(cs.len(), 3);
+    for c in cs {
+        let name = c["name"].as_str().expect("name");
+        let sc = &c["securityContext"];
+        assert!(sc.is_object(), "{name}: no securityContext");
+        if let Some(ape) = sc.get("allowPrivilegeEscalation") {
+            assert_eq!(ape, false, "{name}: allowPrivilegeEscalation");
+        }
+        assert_ne!(sc["privileged"], true, "{name}: privileged");
+        let non_root = sc["runAsUser"].as_u64().is_some_and(|u| u != 0);
+        let drops_all = cap_names(&sc["capabilities"]["drop"]) == ["ALL"];
+        let adds = cap_names(&sc["capabilities"]["add"]);
+        let bind_only = name == "dnsmasq"
+            && drops_all
+            && adds == ["NET_BIND_SERVICE", "SETGID"]
+            && sc["runAsUser"] != 0;
         assert!(
-            matches!(cap.as_str(), Some("NET_BIND_SERVICE" | "SETGID")),
-            "{cap}"
+            non_root || bind_only,
+            "{name}: neither a non-zero runAsUser nor drop [ALL] + add [NET_BIND_SERVICE, SETGID]: {sc}"
         );
+        // Added capabilities are for dnsmasq's :53 only.
+        assert!(name == "dnsmasq" || adds.is_empty(), "{name} adds {adds:?}");
     }
+}
+
+/// The legacy eras are kept byte for byte and declare no securityContext: their pods run with
+/// the image `USER` and the runtime's default capabilities (the drop-in test checks both).
+#[test]
+fn legacy_pods_use_the_image_defaults() {
+    for f in yaml_files(&manifests_dir().join("legacy")) {
+        for spec in load(&f).iter().filter_map(pod_spec) {
+            assert!(spec["securityContext"].is_null(), "{}", f.display());
+            for c in containers(spec) {
+                assert!(
+                    c["securityContext"].is_null(),
+                    "{}: {}",
+                    f.display(),
+                    c["name"]
+                );
+            }
+        }
+    }
+}
+
+/// Every kube-dns-rs image runs as 1001:1001, and dnsmasq-rs carries the file capability
+/// that lets it bind :53 without root (the drop-in test emulates both).
+#[test]
+fn images_run_as_1001() {
+    let path = manifests_dir().join("images/Dockerfile");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let stages = text
+        .lines()
+        .filter(|l| l.starts_with("FROM scratch"))
+        .count();
+    let users: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("USER "))
+        .collect();
+    assert_eq!(stages, 3, "runtime stages");
+    assert_eq!(users, ["1001:1001"; 3]);
+    assert!(text.contains("setcap cap_net_bind_service=+ep /out/dnsmasq-rs"));
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! Reading a kube-dns manifest the way a kubelet would: find the Deployment or
 //! ReplicationController, and from its pod template the containers (image, `args`, `env`,
-//! ports, volume mounts, HTTP probes) and the ConfigMap volumes. Also the image → workspace
-//! binary map and the one allowed argument rewrite (ConfigMap mount paths → test directory).
+//! ports, volume mounts, HTTP probes, `securityContext`), the pod-level `securityContext` and
+//! the ConfigMap volumes. Also the image → workspace binary map and the one allowed argument
+//! rewrite (ConfigMap mount paths → test directory).
 
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+
+use super::security::SecurityContext;
 
 /// Image repository prefix of the kube-dns-rs images.
 pub const IMAGE_PREFIX: &str = "kube-dns-rs/";
@@ -48,6 +51,8 @@ pub struct Container {
     pub mounts: Vec<Mount>,
     /// `(name, containerPort, protocol)`.
     pub ports: Vec<(String, u16, String)>,
+    /// `securityContext`.
+    pub security: SecurityContext,
 }
 
 /// A volume backed by a ConfigMap.
@@ -74,6 +79,8 @@ pub struct PodTemplate {
     pub probes: Vec<Probe>,
     /// `dnsPolicy`.
     pub dns_policy: Option<String>,
+    /// Pod-level `securityContext`.
+    pub security: SecurityContext,
 }
 
 /// Every document of a multi-document YAML file.
@@ -210,6 +217,8 @@ fn container_of(c: &Value) -> anyhow::Result<(Container, Vec<Probe>)> {
         env,
         mounts,
         ports,
+        security: SecurityContext::parse(&c["securityContext"])
+            .with_context(|| format!("container {name}"))?,
     };
     let mut probes = Vec::new();
     for (key, kind) in [
@@ -275,6 +284,8 @@ pub fn pod_template(docs: &[Value]) -> anyhow::Result<PodTemplate> {
             None => bail!("{workload}: volume {volume} is not a ConfigMap volume (unsupported)"),
         }
     }
+    let security = SecurityContext::parse(&spec["securityContext"])
+        .with_context(|| format!("{workload}: pod securityContext"))?;
     Ok(PodTemplate {
         workload,
         namespace,
@@ -282,6 +293,7 @@ pub fn pod_template(docs: &[Value]) -> anyhow::Result<PodTemplate> {
         config_map_volumes,
         probes,
         dns_policy: spec["dnsPolicy"].as_str().map(str::to_string),
+        security,
     })
 }
 

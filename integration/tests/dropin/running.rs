@@ -1,4 +1,5 @@
-//! The running pod: its containers (started with `ip netns exec` and the manifest's exact
+//! The running pod: its containers (started with `ip netns exec`, `setpriv` with the
+//! container's identity when planned by [`super::privilege`], and the manifest's exact
 //! `args`/`env`), the host-side servers it talks to, the ConfigMap volumes, and the DNS
 //! answer checks used by the scenario.
 
@@ -25,6 +26,8 @@ use super::pod::{Container, PodTemplate, binary_for_image, rewrite_mount_path};
 pub struct Running {
     pub container: Container,
     pub binary: &'static str,
+    /// Path of the binary (what `/proc/<pid>/exe` of the child must be).
+    pub program: PathBuf,
     pub child: ChildProcess,
 }
 
@@ -208,6 +211,7 @@ pub fn spawn_container(
     logs: &Path,
     volumes: &[(String, String, PathBuf)],
     kubeconfig: &Path,
+    setpriv: Option<Vec<String>>,
 ) -> anyhow::Result<Running> {
     let binary = binary_for_image(&c.image)?;
     let program = binary_path(binary).map_err(|e| {
@@ -241,6 +245,8 @@ pub fn spawn_container(
             full.push(k.into());
         }
     }
+    // `setpriv … --` execs the binary with the container's uid, groups and capabilities.
+    full.extend(setpriv.into_iter().flatten());
     full.push(program.display().to_string());
     full.extend(args);
     let mut spec = ProcessSpec::new(c.name.clone(), ip).args(full);
@@ -257,6 +263,7 @@ pub fn spawn_container(
     Ok(Running {
         container: c.clone(),
         binary,
+        program,
         child,
     })
 }

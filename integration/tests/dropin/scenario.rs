@@ -1,10 +1,13 @@
 //! One drop-in run: a manifest's pod started unchanged in a network namespace against the
-//! in-process API emulator and fake node resolvers, then probes, DNS answers over UDP and
-//! TCP, a live ConfigMap change under continuous queries ([`super::change`]), and a clean
+//! in-process API emulator and fake node resolvers, each container with the uid, groups and
+//! capabilities its `securityContext` and image give it ([`super::privilege`]), then probes,
+//! the containers' privileges, DNS answers over UDP and TCP (dnsmasq-rs on :53 as a non-root
+//! user), a live ConfigMap change under continuous queries ([`super::change`]), and a clean
 //! teardown.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -19,6 +22,7 @@ use super::fakedns::{FakeDns, FakeRecord};
 use super::fixture::*;
 use super::netns::{PodNet, unsupported_reason};
 use super::pod::{binary_for_image, parse_documents, pod_template};
+use super::privilege::PodPrivileges;
 use super::running::{Pod, config_use, expect_both, spawn_container};
 
 /// Drop-in runs share host resources (CPU, port 53 per veth); run one at a time so the
@@ -60,6 +64,7 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("container {} (image {}): {e}", c.name, c.image))?;
     }
     let uses = config_use(&template);
+    let privileges = PodPrivileges::plan(&template)?;
 
     let net = PodNet::create(slot)?;
     println!(
@@ -132,6 +137,18 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
     let kubeconfig = emulator
         .write_kubeconfig(dirs.path())
         .map_err(|e| anyhow::anyhow!("writing kubeconfig: {e}"))?;
+    // The containers run as a non-root uid: the (0700) temporary directory and what kubedns
+    // reads from it must be readable by them.
+    for (path, mode) in [
+        (dirs.path().to_path_buf(), 0o755),
+        (kubeconfig.clone(), 0o644),
+        (dirs.path().join("ca.crt"), 0o644),
+    ] {
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
+        }
+    }
     let logs = dirs.path().join("logs");
     std::fs::create_dir_all(&logs)?;
 
@@ -180,8 +197,9 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
         }
     }
 
-    for c in &template.containers {
-        let r = spawn_container(c, &pod.net, &logs, &volume_dirs, &kubeconfig)?;
+    for (i, c) in template.containers.iter().enumerate() {
+        let setpriv = privileges.as_ref().map(|p| p.prefix(i)).transpose()?;
+        let r = spawn_container(c, &pod.net, &logs, &volume_dirs, &kubeconfig, setpriv)?;
         pod.running.push(r);
     }
 
@@ -209,6 +227,10 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
         );
     }
     pod.assert_all_running()?;
+    // The kubelet + runtime security model (threat row 26): uid, capabilities, no_new_privs.
+    if let Some(p) = &privileges {
+        p.check(&mut pod)?;
+    }
 
     let dns = pod.addr(DNS_PORT);
     expect_both(
