@@ -622,6 +622,23 @@ async fn tcp_limits() {
     c.write_all(&[0, 11]).await.unwrap();
     c.write_all(&[0u8; 11]).await.unwrap();
     assert!(read_eof(c).await, "bad framing closes");
+    // Length prefix larger than the data that follows → closed by the idle timeout.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(&[2, 0]).await.unwrap();
+    c.write_all(&[0u8; 20]).await.unwrap();
+    assert!(read_eof(c).await, "over-long prefix closed");
+    // Garbage after a readable header, correctly framed → FORMERR; the connection then
+    // still answers a good query.
+    let mut garbage = vec![0xBE, 0xEF, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x3F];
+    garbage.extend((0..27u8).map(|i| i.wrapping_mul(37) ^ 0xA5));
+    let good = query_id("a.local.test", wire::TYPE_A, None, 12).0;
+    let rs = tcp_exchange(addr, &[garbage, good]).await;
+    assert_eq!(rs.len(), 2);
+    assert_eq!(
+        (rs[0][0], rs[0][1], rcode(&rs[0])),
+        (0xBE, 0xEF, wire::RCODE_FORMERR)
+    );
+    assert_eq!(answer_ips(&rs[1]), [Ipv4Addr::new(10, 7, 7, 7)]);
     // Per-connection cap: 3 answered, then closed.
     let qs: Vec<Vec<u8>> = (0..3u16)
         .map(|i| query_id("a.local.test", wire::TYPE_A, None, i).0)

@@ -266,6 +266,38 @@ async fn row15_forward_max() {
         .await
         .answer(&[("c.example", 60, [3, 3, 3, 3])]);
     assert_eq!(rcode(&c.await.unwrap()), wire::RCODE_NOERROR);
+    assert_eq!(h.engine.stats().in_flight.get(), 0);
+
+    // Upstream blackholed: 2 × the cap. Exactly `cap` queries go out, the rest are REFUSED
+    // at once; after the try timeout the gauge is back to 0 and new queries work again.
+    let held: Vec<_> = (0..4u16)
+        .map(|i| h.ask(&format!("hole{i}.example"), 10 + i))
+        .collect();
+    let _o1 = h.expect_out().await;
+    let _o2 = h.expect_out().await;
+    settle().await;
+    assert!(h.no_out(), "only `cap` upstream queries in flight");
+    assert_eq!(h.engine.stats().in_flight.get(), 2);
+    let mut rcodes: Vec<u8> = Vec::new();
+    for c in held {
+        rcodes.push(rcode(&c.await.unwrap()));
+    }
+    rcodes.sort_unstable();
+    assert_eq!(
+        rcodes,
+        [
+            wire::RCODE_SERVFAIL,
+            wire::RCODE_SERVFAIL,
+            wire::RCODE_REFUSED,
+            wire::RCODE_REFUSED
+        ]
+    );
+    assert_eq!(h.engine.stats().in_flight.get(), 0);
+    let c = h.ask("back.example", 20);
+    h.expect_out()
+        .await
+        .answer(&[("back.example", 60, [4, 4, 4, 4])]);
+    assert_eq!(rcode(&c.await.unwrap()), wire::RCODE_NOERROR);
 }
 
 // B4 row 18: failover to the second server; all down → SERVFAIL, each tried once.

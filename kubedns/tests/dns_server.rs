@@ -303,6 +303,41 @@ async fn tcp_pipelining_and_limits() {
         .await
         .expect("closed");
     assert!(matches!(r, Ok(0) | Err(_)));
+    drop(s3);
+    tokio::time::sleep(Duration::from_millis(50)).await; // the connection slot is released
+    // length prefix larger than the data that follows: closed by the idle timeout
+    let mut s4 = TcpStream::connect(srv.tcp).await.expect("connect");
+    s4.write_all(&[2, 0]).await.expect("write");
+    s4.write_all(&[0u8; 20]).await.expect("write");
+    let r = tokio::time::timeout(Duration::from_secs(2), s4.read(&mut buf))
+        .await
+        .expect("closed");
+    assert!(matches!(r, Ok(0) | Err(_)));
+    drop(s4);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // garbage after a readable header, correctly framed: FORMERR, then the connection still
+    // serves a good query
+    let mut s5 = TcpStream::connect(srv.tcp).await.expect("connect");
+    let mut garbage = vec![0xBE, 0xEF, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x3F];
+    garbage.extend((0..27u8).map(|i| i.wrapping_mul(37) ^ 0xA5));
+    let good = query(
+        12,
+        "kubernetes.default.svc.cluster.local.",
+        RecordType::A,
+        None,
+    );
+    let mut both = (garbage.len() as u16).to_be_bytes().to_vec();
+    both.extend_from_slice(&garbage);
+    both.extend_from_slice(&(good.len() as u16).to_be_bytes());
+    both.extend_from_slice(&good);
+    s5.write_all(&both).await.expect("write");
+    for (id, rcode) in [(0xBEEF, ResponseCode::FormErr), (12, ResponseCode::NoError)] {
+        let len = s5.read_u16().await.expect("frame");
+        let mut b = vec![0u8; len as usize];
+        s5.read_exact(&mut b).await.expect("frame body");
+        let m = Message::from_vec(&b).expect("decodes");
+        assert_eq!((m.metadata.id, m.metadata.response_code), (id, rcode));
+    }
 }
 
 #[tokio::test]
