@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -268,24 +268,30 @@ pub async fn serve_tcp(
         };
         let engine = Arc::clone(&engine);
         let cancel = cancel.clone();
+        let _ = stream.set_nodelay(true);
         tracker.spawn(async move {
-            serve_conn(engine, stream, src, limits, cancel).await;
+            serve_stream(engine, stream, src, limits, cancel).await;
             drop(permit);
         });
     }
 }
 
-/// One TCP connection. After `cancel`, no further query is read; those already read are
-/// answered before the connection is closed.
-async fn serve_conn(
+/// One TCP connection's framing loop (RFC 1035 §4.2.2, RFC 7766 §6.2.1): length-prefixed
+/// queries, answered concurrently (pipelining; replies matched by ID), up to
+/// `limits.max_queries`; closed on EOF, a prefix shorter than a header, a short read or the
+/// idle timeout. After `cancel`, no further query is read; those already read are answered
+/// before the connection is closed. Generic over the stream so the framer is testable and
+/// fuzzable without sockets.
+pub async fn serve_stream<S>(
     engine: Arc<Engine>,
-    stream: TcpStream,
+    stream: S,
     src: SocketAddr,
     limits: TcpLimits,
     cancel: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, wr) = stream.into_split();
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, wr) = tokio::io::split(stream);
     let wr = Arc::new(Mutex::new(wr));
     let mut tasks = JoinSet::new();
     for _ in 0..limits.max_queries {

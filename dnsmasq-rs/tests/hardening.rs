@@ -621,3 +621,60 @@ async fn row14_amplification_factor_over_a_query_corpus() {
         outsider.worst
     );
 }
+
+// B4 rows 13/17: the TCP framer without sockets (`server::serve_stream` over an in-memory
+// duplex): pipelined queries answered (matched by ID), framed garbage → FORMERR, a prefix
+// shorter than a header closes the stream; the output is exactly three complete frames.
+#[tokio::test(start_paused = true)]
+async fn tcp_framer_over_an_in_memory_stream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness(&format!("{} --address=/local.test/10.7.7.7", up1()));
+    let (mut peer, srv) = tokio::io::duplex(1 << 16);
+    let limits = dnsmasq_rs::server::TcpLimits {
+        max_connections: 1,
+        idle_timeout: Duration::from_secs(2),
+        max_queries: 100,
+    };
+    let task = tokio::spawn(dnsmasq_rs::server::serve_stream(
+        Arc::clone(&h.engine),
+        srv,
+        client(),
+        limits,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    let mut garbage = vec![0xBE, 0xEF, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x3F];
+    garbage.extend((0..27u8).map(|i| i.wrapping_mul(37) ^ 0xA5));
+    let mut input = Vec::new();
+    for m in [
+        query_id("a.local.test", wire::TYPE_A, None, 1).0,
+        query_id("b.local.test", wire::TYPE_A, None, 2).0,
+        garbage,
+    ] {
+        input.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        input.extend_from_slice(&m);
+    }
+    input.extend_from_slice(&[0, 5, 1, 2, 3, 4, 5]); // bad framing: closes
+    input.extend_from_slice(&[0, 12]); // never read
+    peer.write_all(&input).await.unwrap();
+    let mut out = Vec::new();
+    peer.read_to_end(&mut out).await.unwrap();
+    task.await.unwrap();
+    let mut got = Vec::new();
+    let mut rest = &out[..];
+    while let [a, b, tail @ ..] = rest {
+        let n = usize::from(u16::from_be_bytes([*a, *b]));
+        let m = &tail[..n];
+        got.push((u16::from_be_bytes([m[0], m[1]]), rcode(m), answer_ips(m)));
+        rest = &tail[n..];
+    }
+    got.sort();
+    let ip = Ipv4Addr::new(10, 7, 7, 7);
+    assert_eq!(
+        got,
+        [
+            (1, wire::RCODE_NOERROR, vec![ip]),
+            (2, wire::RCODE_NOERROR, vec![ip]),
+            (0xBEEF, wire::RCODE_FORMERR, vec![])
+        ]
+    );
+}

@@ -658,3 +658,69 @@ async fn forwarding_capacity_overflow_is_immediate_servfail() {
         ]
     );
 }
+
+/// The TCP framer without sockets (`dns::serve_stream` over an in-memory duplex): pipelined
+/// queries answered in order, framed garbage → FORMERR, then a prefix shorter than a header
+/// closes the stream — the output is exactly three complete frames.
+#[tokio::test]
+async fn tcp_framer_over_an_in_memory_stream() {
+    let store = Store::new("cluster.local.");
+    store.upsert_service(svc(
+        "kubernetes",
+        ServiceKind::ClusterIp(vec!["10.0.0.1".parse().expect("ip")]),
+    ));
+    store.set_synced();
+    let server = DnsServer::new(store, Limits::default(), DnsMetrics::unregistered());
+    let (mut client, srv) = tokio::io::duplex(1 << 16);
+    let peer: SocketAddr = "10.0.0.9:5000".parse().expect("addr");
+    let task = tokio::spawn(kubedns::dns::serve_stream(
+        server.shared(),
+        srv,
+        peer,
+        CancellationToken::new(),
+    ));
+    let mut garbage = vec![0xBE, 0xEF, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x3F];
+    garbage.extend((0..27u8).map(|i| i.wrapping_mul(37) ^ 0xA5));
+    let mut input = Vec::new();
+    for m in [
+        query(
+            1,
+            "kubernetes.default.svc.cluster.local.",
+            RecordType::A,
+            None,
+        ),
+        query(2, "nope.default.svc.cluster.local.", RecordType::A, None),
+        garbage,
+    ] {
+        input.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        input.extend_from_slice(&m);
+    }
+    input.extend_from_slice(&[0, 5, 1, 2, 3, 4, 5]); // bad framing: closes
+    input.extend_from_slice(&[0, 12]); // never read
+    client.write_all(&input).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))
+        .await
+        .expect("closed")
+        .expect("read");
+    task.await.expect("framer ends");
+    let mut frames = Vec::new();
+    let mut rest = &out[..];
+    while let [a, b, tail @ ..] = rest {
+        let n = usize::from(u16::from_be_bytes([*a, *b]));
+        frames.push(Message::from_vec(&tail[..n]).expect("frame decodes"));
+        rest = &tail[n..];
+    }
+    let got: Vec<_> = frames
+        .iter()
+        .map(|m| (m.metadata.id, m.metadata.response_code))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, ResponseCode::NoError),
+            (2, ResponseCode::NXDomain),
+            (0xBEEF, ResponseCode::FormErr)
+        ]
+    );
+}

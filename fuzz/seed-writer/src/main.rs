@@ -238,6 +238,20 @@ fn main() {
     write(dir, "kubedns_query", &queries);
     write(dir, "dnsmasq_query", &queries);
 
+    // tcp_framer: a client stream — pipelined length-prefixed queries, some streams ending in
+    // a prefix shorter than a header or a truncated frame.
+    let mut framed = Vec::new();
+    for (i, chunk) in queries.chunks(3).enumerate() {
+        let mut s = len_prefixed(chunk);
+        match i % 3 {
+            1 => s.extend_from_slice(&[0, 5, 1, 2, 3, 4, 5]),
+            2 => s.extend_from_slice(&[0, 40, 0x12, 0x34]),
+            _ => {}
+        }
+        framed.push(s);
+    }
+    write(dir, "tcp_framer", &framed);
+
     // kubedns_upstream: selector byte + up to three length-prefixed replies.
     let kq: &[(&str, RecordType, bool)] = &[
         ("www.example.com.", RecordType::A, false),

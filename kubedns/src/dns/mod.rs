@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -264,7 +264,7 @@ async fn tcp_accept_loop(
 }
 
 /// Read one length-prefixed message; `None` on EOF, bad framing or error.
-async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Vec<u8>> {
     let len = stream.read_u16().await.ok()?;
     if len < 12 {
         return None; // cannot be a DNS message: close (bad framing)
@@ -276,9 +276,22 @@ async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
 
 async fn tcp_conn(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
+    shutdown: CancellationToken,
+) {
+    serve_stream(shared, stream, peer, shutdown).await;
+}
+
+/// One TCP connection's framing loop (RFC 1035 §4.2.2, RFC 7766 §6.2.1): length-prefixed
+/// queries answered in order, up to the per-connection cap; closed on EOF, a prefix shorter
+/// than a header, a short read, the idle timeout or shutdown. Generic over the stream so the
+/// framer is testable and fuzzable without sockets.
+pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    peer: SocketAddr,
     shutdown: CancellationToken,
 ) {
     let idle = shared.limits.tcp_idle_timeout;
