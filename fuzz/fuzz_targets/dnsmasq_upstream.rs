@@ -2,8 +2,11 @@
 //! clamping, negative caching, TC → TCP retry, caching, then a cache hit for a client with a
 //! different ID and case. Input: byte 0 picks a fixed client query; then a length-prefixed
 //! UDP reply; the rest (if any) is the TCP reply (IDs are patched to the upstream query's, so
-//! only the content is fuzzed). Invariants as for `dnsmasq_query` (including: the second
-//! client gets its own ID and its own spelling of the name back).
+//! only the content is fuzzed). Bit 6 of byte 0 runs the engine with `--dns-0x20=fallback
+//! --minimal-any` (a reply that does not echo the random case → the TCP reply; ANY over UDP
+//! cut to its first RRset), and the case-restoring rewrite runs on the raw UDP reply.
+//! Invariants as for `dnsmasq_query` (including: the second client gets its own ID and its
+//! own spelling of the name back).
 #![no_main]
 
 use std::cell::RefCell;
@@ -11,7 +14,9 @@ use std::sync::Arc;
 
 use dnsmasq_rs::config::Config;
 use dnsmasq_rs::engine::Engine;
-use fuzz_support::dnsmasq::{ReplayUpstream, config};
+use dnsmasq_rs::upstream::{randomize_case, restore_case};
+use dnsmasq_rs::wire;
+use fuzz_support::dnsmasq::{ReplayUpstream, config, config_with};
 use fuzz_support::kubedns::runtime;
 use fuzz_support::{check_reply_opts, client, split_len_prefixed};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -60,6 +65,7 @@ fn query(i: usize, id: u16, upper: bool) -> Vec<u8> {
 
 struct State {
     cfg: Config,
+    hardened: Config,
     rt: tokio::runtime::Runtime,
 }
 
@@ -79,11 +85,31 @@ fuzz_target!(|data: &[u8]| {
         let mut s = s.borrow_mut();
         let st = s.get_or_insert_with(|| State {
             cfg: config(),
+            hardened: config_with("--dns-0x20=fallback --minimal-any"),
             rt: runtime(),
         });
+        // The 0x20 case restore on untrusted bytes: same length, never a panic.
+        if let wire::Parsed::Query(q) = wire::parse_query(&first) {
+            let mut bits = udp_reply
+                .iter()
+                .flat_map(|b| (0..8).map(move |i| b >> i & 1 == 1));
+            let sent = randomize_case(q.name_wire(), &mut || bits.next().unwrap_or(false));
+            let mut copy = udp_reply.to_vec();
+            restore_case(&mut copy, &sent, q.name_wire());
+            assert_eq!(
+                copy.len(),
+                udp_reply.len(),
+                "restore_case changed the length"
+            );
+        }
+        let cfg = if sel & 0x40 != 0 {
+            &st.hardened
+        } else {
+            &st.cfg
+        };
         let transport = Arc::new(ReplayUpstream::default());
         transport.set(udp_reply, (!tcp_reply.is_empty()).then_some(tcp_reply));
-        let engine = Engine::new(st.cfg.clone(), transport.clone());
+        let engine = Engine::new(cfg.clone(), transport.clone());
         let mut out = Vec::new();
         if st
             .rt

@@ -31,7 +31,16 @@ fn no_fs(_: &std::path::Path) -> io::Result<String> {
 
 /// The fixture configuration.
 pub fn config() -> Config {
-    let args: Vec<String> = ARGS.split_whitespace().map(String::from).collect();
+    config_with("")
+}
+
+/// The fixture configuration plus `extra` options (e.g. `--dns-0x20 --minimal-any`).
+pub fn config_with(extra: &str) -> Config {
+    let args: Vec<String> = ARGS
+        .split_whitespace()
+        .chain(extra.split_whitespace())
+        .map(String::from)
+        .collect();
     let o = match flags::parse_dnsmasq(&args, &no_fs, None) {
         Ok(o) => o,
         Err(e) => panic!("fixture flags do not parse: {e}"),
