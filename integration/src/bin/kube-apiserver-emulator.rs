@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
-use integration::emulator::{Emulator, EmulatorConfig, StoreConfig, tls};
+use integration::emulator::{Emulator, EmulatorConfig, StoreConfig, authn, tls};
 
 /// Kubernetes API server emulator for kube-dns-rs tests and the sandbox.
 #[derive(Debug, Parser)]
@@ -24,9 +25,22 @@ struct Args {
     /// Seconds between BOOKMARK events on watches that allow them.
     #[arg(long, default_value_t = 10)]
     bookmark_interval_secs: u64,
-    /// Require this bearer token on API requests.
+    /// Require this bearer token on API requests (with --rbac: user `admin` in group
+    /// `system:masters`).
     #[arg(long)]
     token: Option<String>,
+    /// Enforce authentication (401) and RBAC authorization (403) like kube-apiserver with
+    /// `--authorization-mode=RBAC`.
+    #[arg(long)]
+    rbac: bool,
+    /// kube-apiserver static token file (`token,user,uid,"group1,group2"` per line); with
+    /// --rbac.
+    #[arg(long, alias = "token-auth-file", requires = "rbac")]
+    token_file: Option<PathBuf>,
+    /// Mint a bearer token for this service account (`<namespace>/<name>`, repeatable) and
+    /// print it; with --rbac.
+    #[arg(long, requires = "rbac")]
+    service_account_token: Vec<String>,
     /// Serve HTTPS with a freshly generated self-signed certificate (needs `openssl`).
     #[arg(long, conflicts_with_all = ["tls_cert_file", "tls_key_file"])]
     tls_self_signed: bool,
@@ -65,7 +79,27 @@ async fn main() -> anyhow::Result<()> {
         _ if args.tls_self_signed => Some(tls::generate_self_signed()?),
         _ => None,
     };
+    let tokens = match &args.token_file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading token file {}", p.display()))?;
+            authn::parse_token_file(&text)
+                .with_context(|| format!("parsing token file {}", p.display()))?
+        }
+        None => Vec::new(),
+    };
+    let mut service_accounts = Vec::new();
+    for sa in &args.service_account_token {
+        match sa.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
+                service_accounts.push((ns.to_string(), name.to_string()))
+            }
+            _ => anyhow::bail!("--service-account-token {sa:?}: expected <namespace>/<name>"),
+        }
+    }
     let cfg = EmulatorConfig {
+        rbac: args.rbac,
+        tokens,
         tls,
         bind: args.bind,
         store: StoreConfig {
@@ -84,6 +118,12 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
         let path = emu.write_kubeconfig(dir)?;
         println!("kubeconfig written to {}", path.display());
+    }
+    for (ns, name) in &service_accounts {
+        println!(
+            "service account token for {ns}/{name}: {}",
+            emu.service_account_token(ns, name)
+        );
     }
     println!("listening on {}", emu.url());
     integration::harness::signals::wait_for_shutdown().await;

@@ -2,7 +2,9 @@
 //! (`GET`/`DELETE /_emulator/faults`, `POST /_emulator/faults/{action}`) and counters
 //! (`GET /_emulator/stats`). Actions: `close-watches`, `outage` (`mode`: `error500` |
 //! `refuse`, `seconds`), `forbid` / `allow` (`resource`), `gone-next-watch` (`count`,
-//! optional `resource`), `compact`, `latency` (`millis`).
+//! optional `resource`), `compact`, `latency` (`millis`). `POST
+//! /_emulator/serviceaccounts/{ns}/{name}/token` mints a service-account bearer token
+//! (`{"token": …, "user": …}`) for RBAC-enabled emulators.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,6 +86,17 @@ pub async fn faults_post(
         other => return error_response(&ApiError::no_route(&format!("/_emulator/faults/{other}"))),
     }
     json_response(StatusCode::OK, &shared.faults_view())
+}
+
+pub async fn mint_token(
+    State(shared): State<Arc<Shared>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    let token = shared.mint_service_account_token(&ns, &name);
+    json_response(
+        StatusCode::CREATED,
+        &json!({"token": token, "user": super::rbac::service_account_username(&ns, &name)}),
+    )
 }
 
 pub async fn stats(State(shared): State<Arc<Shared>>) -> Response {

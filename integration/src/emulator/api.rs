@@ -1,7 +1,8 @@
 //! HTTP routing: discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/<g>`,
 //! `/apis/<g>/<v>`), the resource paths (cluster-wide, namespaced, `/status`, legacy
 //! `/watch/` prefix), and the middleware that applies latency, 500 windows and bearer-token
-//! checks (the `/_emulator/` admin paths live in [`super::admin`]). Handlers lock the store
+//! checks (the `/_emulator/` admin paths live in [`super::admin`]; authentication and RBAC
+//! in [`super::access`], layered inside the fault layer). Handlers lock the store
 //! briefly and encode results; watches are handed to [`super::watch`].
 
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::patch::{self, PatchKind};
-use super::resources::{self, ResourceDef, VERBS};
+use super::resources::{self, ResourceDef};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{ListOpts, Obj};
@@ -46,9 +47,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/_emulator/faults/{action}", post(admin::faults_post))
         .route("/_emulator/stats", get(admin::stats))
+        .route(
+            "/_emulator/serviceaccounts/{ns}/{name}/token",
+            post(admin::mint_token),
+        )
         .route("/openapi/v3", get(openapi_root))
         .route("/openapi/v3/{*gv}", get(openapi_gv))
         .fallback(resource_handler)
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            super::access::auth_layer,
+        ))
         .layer(middleware::from_fn_with_state(shared.clone(), fault_layer))
         .with_state(shared)
 }
@@ -84,7 +93,10 @@ async fn fault_layer(State(shared): State<Arc<Shared>>, req: Request, next: Next
             "fault injected: the API server is failing",
         ));
     }
-    if let Some(token) = &shared.cfg.token {
+    // With RBAC, authentication is done by `access::auth_layer` (inside this layer).
+    if !shared.cfg.rbac
+        && let Some(token) = &shared.cfg.token
+    {
         let expected = format!("Bearer {token}");
         let given = req
             .headers()
@@ -160,7 +172,7 @@ fn resource_list(group: &str, version: &str) -> Value {
     for r in resources::in_group_version(group, version) {
         out.push(json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-            "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names,
+            "kind": r.kind, "verbs": r.verbs, "shortNames": r.short_names,
             "storageVersionHash": "",
         }));
         if r.has_status {
@@ -333,7 +345,9 @@ async fn resource_handler(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if ct.contains("protobuf") || ct.contains("cbor") {
+    let user = req.extensions().get::<super::rbac::UserInfo>().cloned();
+    let review = matches!(&route, Route::Resource { res, .. } if !res.stored());
+    if (ct.contains("protobuf") && !review) || ct.contains("cbor") {
         return error_response(&ApiError {
             code: 415,
             reason: "UnsupportedMediaType",
@@ -368,6 +382,9 @@ async fn resource_handler(
             watch,
         } => (res, ns, name, sub, watch),
     };
+    if !res.stored() {
+        return super::access::review(&shared, res, ns.as_deref(), &method, user.as_ref(), &body);
+    }
     let watch = watch_path || truthy(&params, "watch");
     let verb = verb_for(&method, name.is_some(), watch);
     if shared.faults().forbidden.contains(res.plural) {

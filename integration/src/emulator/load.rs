@@ -1,7 +1,7 @@
 //! Loading objects from multi-document YAML (what one would `kubectl apply -f`): files or
 //! directories (`*.yaml`, `*.yml`, `*.json`, sorted, recursive). `List` documents are
 //! expanded, Namespaces are created first, missing namespaces are created on demand, and
-//! objects of kinds the emulator does not serve (Deployments, ServiceAccounts, …) are
+//! objects of kinds the emulator does not serve (Deployments, DaemonSets, …) are
 //! skipped and reported.
 
 use std::path::{Path, PathBuf};

@@ -8,16 +8,22 @@
 //! [`patch`], [`status`] (errors), [`table`] (kubectl printing), [`watch`] (event streams),
 //! [`api`] (HTTP routing), [`admin`] (`/_emulator/` fault and stats paths), [`openapi`]
 //! (what kubectl needs of OpenAPI v3), [`load`] (YAML seeding), [`faults`], [`tls`]
-//! (optional HTTPS, kubeconfig), [`meta`] (timestamps, uids).
+//! (optional HTTPS, kubeconfig), [`meta`] (timestamps, uids), and the opt-in
+//! authentication and RBAC: [`authn`] (tokens, impersonation), [`rbac`] (the authorizer),
+//! [`access`] (middleware and access reviews), [`proto`] (protobuf access reviews).
 
+pub mod access;
 pub mod admin;
 pub mod api;
+pub mod authn;
 pub mod controllers;
 pub mod faults;
 pub mod load;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod proto;
+pub mod rbac;
 pub mod resources;
 pub mod selector;
 pub mod status;
@@ -42,7 +48,9 @@ use tokio::sync::watch as tokio_watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use authn::StaticToken;
 pub use faults::{FaultsView, OutageMode};
+pub use rbac::UserInfo;
 pub use status::ApiError;
 pub use store::{Store, StoreConfig};
 
@@ -65,8 +73,14 @@ pub struct EmulatorConfig {
     pub bookmark_interval: Duration,
     /// Watch duration when the client gives no `timeoutSeconds`.
     pub max_watch: Duration,
-    /// Require `Authorization: Bearer <token>` on API paths.
+    /// Require `Authorization: Bearer <token>` on API paths. With [`rbac`](Self::rbac) this
+    /// token authenticates as user `admin` in group `system:masters`.
     pub token: Option<String>,
+    /// Enforce authentication (bearer tokens, 401) and RBAC authorization (403) on API
+    /// paths, as kube-apiserver with `--authorization-mode=RBAC`. Off by default.
+    pub rbac: bool,
+    /// Extra bearer tokens (with [`rbac`](Self::rbac)); see [`authn::parse_token_file`].
+    pub tokens: Vec<StaticToken>,
     /// Seed namespaces and the `default/kubernetes` Service.
     pub seed_defaults: bool,
     /// YAML files or directories loaded at start.
@@ -83,6 +97,8 @@ impl Default for EmulatorConfig {
             bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
             max_watch: DEFAULT_MAX_WATCH,
             token: None,
+            rbac: false,
+            tokens: Vec::new(),
             seed_defaults: true,
             manifests: Vec::new(),
             tls: None,
@@ -141,6 +157,10 @@ pub struct Shared {
     pub stats: Stats,
     /// Stops everything.
     pub shutdown: CancellationToken,
+    /// Bearer tokens (configured and minted); used only with RBAC.
+    pub tokens: Mutex<authn::TokenTable>,
+    /// The RBAC snapshot and the store's RBAC generation it was built at.
+    pub policy_cache: Mutex<Option<(u64, Arc<rbac::Policy>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -243,6 +263,9 @@ impl Emulator {
             store
                 .seed_defaults(&ip, addr.port())
                 .map_err(EmulatorError::Seed)?;
+            if cfg.rbac {
+                seed_rbac(&mut store).map_err(EmulatorError::Seed)?;
+            }
         }
         for path in &cfg.manifests {
             let report = load::load_path(&mut store, path)?;
@@ -258,6 +281,8 @@ impl Emulator {
             watch_kill: Mutex::new(shutdown.child_token()),
             conn_kill: Mutex::new(shutdown.child_token()),
             refuse_until: tokio_watch::channel(None).0,
+            tokens: Mutex::new(authn::TokenTable::new(cfg.token.as_deref(), &cfg.tokens)),
+            policy_cache: Mutex::new(None),
             cfg,
             stats: Stats::default(),
             shutdown,
@@ -319,6 +344,36 @@ impl Emulator {
     pub fn write_kubeconfig(&self, dir: &std::path::Path) -> Result<PathBuf, tls::TlsError> {
         let ca = self.shared.cfg.tls.as_ref().map(|m| m.cert_pem.as_str());
         tls::write_kubeconfig(dir, &self.url(), ca, self.shared.cfg.token.as_deref())
+    }
+
+    /// Writes `<dir>/kubeconfig` like [`write_kubeconfig`](Self::write_kubeconfig) but
+    /// authenticating with `token` (e.g. from [`service_account_token`](Self::service_account_token)).
+    pub fn write_kubeconfig_with_token(
+        &self,
+        dir: &std::path::Path,
+        token: &str,
+    ) -> Result<PathBuf, tls::TlsError> {
+        let ca = self.shared.cfg.tls.as_ref().map(|m| m.cert_pem.as_str());
+        tls::write_kubeconfig(dir, &self.url(), ca, Some(token))
+    }
+
+    /// Mints a bearer token for the service account `ns/name` (user
+    /// `system:serviceaccount:<ns>:<name>`, groups `system:serviceaccounts`,
+    /// `system:serviceaccounts:<ns>`, `system:authenticated`). The ServiceAccount object
+    /// need not exist. Tokens matter only with [`EmulatorConfig::rbac`].
+    pub fn service_account_token(&self, ns: &str, name: &str) -> String {
+        self.shared.mint_service_account_token(ns, name)
+    }
+
+    /// Adds (or replaces) a bearer token for `user`.
+    pub fn add_token(&self, token: &str, user: UserInfo) {
+        lock(&self.shared.tokens).insert(token, user);
+    }
+
+    /// Asks the authorizer (RBAC snapshot of the store) whether `user` may do `req`; always
+    /// allowed without [`EmulatorConfig::rbac`].
+    pub fn authorize(&self, user: &UserInfo, req: &rbac::Request) -> rbac::Decision {
+        self.shared.authorize(user, req)
     }
 
     /// Creates an object (resource from `apiVersion`/`kind`, namespace from metadata or
@@ -471,6 +526,33 @@ impl Emulator {
     pub fn active_watches(&self) -> i64 {
         self.shared.stats.active_watches.load(Ordering::Relaxed)
     }
+}
+
+impl Shared {
+    /// See [`Emulator::service_account_token`].
+    pub fn mint_service_account_token(&self, ns: &str, name: &str) -> String {
+        let token = format!("sa.{ns}.{name}.{}", meta::new_uid());
+        lock(&self.tokens).insert(&token, UserInfo::service_account(ns, name));
+        token
+    }
+}
+
+/// What an RBAC-enabled cluster has from bootstrap: the `cluster-admin` ClusterRole bound
+/// to group `system:masters`.
+fn seed_rbac(store: &mut Store) -> Result<(), ApiError> {
+    store.create_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                  {"nonResourceURLs": ["*"], "verbs": ["*"]}],
+    }))?;
+    store.create_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
+    }))?;
+    Ok(())
 }
 
 /// Accept loop: serves HTTP/1.1 connections; during a refuse outage the listener is

@@ -66,7 +66,7 @@ pub fn group_version_doc(path: &str) -> Option<Value> {
         return None;
     }
     let mut paths = Map::new();
-    for r in rs {
+    for r in rs.into_iter().filter(|r| r.stored()) {
         let base = format!("/{}", gv_path(group, &version));
         let p = if r.namespaced {
             format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)

@@ -21,6 +21,9 @@ pub struct ResourceDef {
     pub short_names: &'static [&'static str],
     /// Whether the resource has a `/status` subresource.
     pub has_status: bool,
+    /// Verbs advertised in discovery ([`VERBS`] for stored resources, [`CREATE_ONLY`] for
+    /// the access reviews).
+    pub verbs: &'static [&'static str],
 }
 
 impl ResourceDef {
@@ -46,7 +49,21 @@ impl ResourceDef {
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
     }
+
+    /// Whether objects are stored (false for the create-only access reviews, which are
+    /// evaluated and answered, never kept).
+    pub fn stored(&self) -> bool {
+        self.group != REVIEW_GROUP
+    }
 }
+
+/// API group of the access reviews (`selfsubjectaccessreviews`, `subjectaccessreviews`).
+pub const REVIEW_GROUP: &str = "authorization.k8s.io";
+/// API group of Roles, ClusterRoles and their bindings.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// Verbs of the create-only review resources.
+pub const CREATE_ONLY: &[&str] = &["create"];
 
 /// Verbs every served resource supports (advertised in discovery).
 pub const VERBS: &[&str] = &[
@@ -71,6 +88,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         namespaced: false,
         short_names: &["ns"],
         has_status: true,
+        verbs: VERBS,
     },
     ResourceDef {
         group: "",
@@ -81,6 +99,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         namespaced: true,
         short_names: &["svc"],
         has_status: true,
+        verbs: VERBS,
     },
     ResourceDef {
         group: "",
@@ -91,6 +110,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         namespaced: true,
         short_names: &["ep"],
         has_status: false,
+        verbs: VERBS,
     },
     ResourceDef {
         group: "",
@@ -101,6 +121,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         namespaced: true,
         short_names: &["po"],
         has_status: true,
+        verbs: VERBS,
     },
     ResourceDef {
         group: "",
@@ -111,6 +132,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         namespaced: true,
         short_names: &["cm"],
         has_status: false,
+        verbs: VERBS,
     },
     ResourceDef {
         group: "",
@@ -121,6 +143,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         namespaced: false,
         short_names: &["no"],
         has_status: true,
+        verbs: VERBS,
     },
     ResourceDef {
         group: "discovery.k8s.io",
@@ -131,6 +154,106 @@ pub static RESOURCES: &[ResourceDef] = &[
         namespaced: true,
         short_names: &[],
         has_status: false,
+        verbs: VERBS,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "serviceaccounts",
+        singular: "serviceaccount",
+        kind: "ServiceAccount",
+        namespaced: true,
+        short_names: &["sa"],
+        has_status: false,
+        verbs: VERBS,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "secrets",
+        singular: "secret",
+        kind: "Secret",
+        namespaced: true,
+        short_names: &[],
+        has_status: false,
+        verbs: VERBS,
+    },
+    ResourceDef {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterroles",
+        singular: "clusterrole",
+        kind: "ClusterRole",
+        namespaced: false,
+        short_names: &[],
+        has_status: false,
+        verbs: VERBS,
+    },
+    ResourceDef {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterrolebindings",
+        singular: "clusterrolebinding",
+        kind: "ClusterRoleBinding",
+        namespaced: false,
+        short_names: &[],
+        has_status: false,
+        verbs: VERBS,
+    },
+    ResourceDef {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "roles",
+        singular: "role",
+        kind: "Role",
+        namespaced: true,
+        short_names: &[],
+        has_status: false,
+        verbs: VERBS,
+    },
+    ResourceDef {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "rolebindings",
+        singular: "rolebinding",
+        kind: "RoleBinding",
+        namespaced: true,
+        short_names: &[],
+        has_status: false,
+        verbs: VERBS,
+    },
+    ResourceDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectaccessreviews",
+        singular: "",
+        kind: "SelfSubjectAccessReview",
+        namespaced: false,
+        short_names: &[],
+        has_status: false,
+        verbs: CREATE_ONLY,
+    },
+    ResourceDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "subjectaccessreviews",
+        singular: "",
+        kind: "SubjectAccessReview",
+        namespaced: false,
+        short_names: &[],
+        has_status: false,
+        verbs: CREATE_ONLY,
+    },
+    ResourceDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "localsubjectaccessreviews",
+        singular: "",
+        kind: "LocalSubjectAccessReview",
+        namespaced: true,
+        short_names: &[],
+        has_status: false,
+        verbs: CREATE_ONLY,
     },
 ];
 
@@ -183,7 +306,11 @@ mod tests {
         let es = by_kind("discovery.k8s.io/v1", "EndpointSlice").expect("slice");
         assert_eq!(es.qualified(), "endpointslices.discovery.k8s.io");
         assert_eq!(es.list_kind(), "EndpointSliceList");
-        assert_eq!(groups(), vec![("discovery.k8s.io", "v1")]);
-        assert_eq!(in_group_version("", "v1").len(), 6);
+        assert_eq!(groups()[0], ("discovery.k8s.io", "v1"));
+        assert!(groups().contains(&(RBAC_GROUP, "v1")));
+        assert_eq!(in_group_version("", "v1").len(), 8);
+        let ssar = by_plural("selfsubjectaccessreviews").expect("ssar");
+        assert!(!ssar.stored() && ssar.verbs == CREATE_ONLY);
+        assert!(by_plural("clusterroles").is_some_and(|r| r.stored() && !r.namespaced));
     }
 }

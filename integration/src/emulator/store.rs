@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 
 use super::controllers;
 use super::meta::{self, meta_str, metadata_mut};
+use super::rbac;
 use super::resources::{self, ResourceDef};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -147,6 +148,8 @@ pub struct Store {
     tx: broadcast::Sender<Arc<Event>>,
     used_ips: HashSet<String>,
     next_ip: u32,
+    /// Bumped on every write of an RBAC object (keys the authorizer's policy cache).
+    rbac_generation: u64,
 }
 
 /// First address handed out by the dynamic cluster-IP allocator (10.0.0.0/24 is left for
@@ -167,6 +170,16 @@ fn is_dns1123_subdomain(s: &str) -> bool {
         })
 }
 
+/// RBAC objects only need a valid path segment name (`system:kube-dns`); everything else
+/// a DNS-1123 subdomain.
+fn valid_name(res: &ResourceDef, name: &str) -> bool {
+    if res.group == resources::RBAC_GROUP {
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%'])
+    } else {
+        is_dns1123_subdomain(name)
+    }
+}
+
 /// Whether an object of `res` in a namespace-scoped request belongs to `ns`.
 fn in_ns(key: &ObjKey, ns: Option<&str>) -> bool {
     ns.is_none_or(|n| key.namespace == n)
@@ -185,6 +198,7 @@ impl Store {
             tx,
             used_ips: HashSet::new(),
             next_ip: DYNAMIC_IP_START,
+            rbac_generation: 0,
         }
     }
 
@@ -229,6 +243,18 @@ impl Store {
     pub fn compact(&mut self) {
         self.history.clear();
         self.compacted_rv = self.rv;
+    }
+
+    /// Changes whenever a Role, ClusterRole or binding is written.
+    pub fn rbac_generation(&self) -> u64 {
+        self.rbac_generation
+    }
+
+    /// Every stored object of a resource, in key order.
+    pub fn all(&self, res: &ResourceDef) -> Vec<Obj> {
+        self.map(res)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Number of stored objects of a resource.
@@ -280,6 +306,14 @@ impl Store {
             ));
         }
         check_type(res, &obj)?;
+        if !res.stored() {
+            return Err(ApiError::bad_request(format!(
+                "{} objects are evaluated, not stored",
+                res.kind
+            )));
+        }
+        rbac::validate(res.kind, &obj)
+            .map_err(|m| ApiError::invalid(res, meta_str(&obj, "name").unwrap_or(""), m))?;
         let ns = if res.namespaced {
             match meta_str(&obj, "namespace") {
                 Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
@@ -316,7 +350,7 @@ impl Store {
                 }
             };
         }
-        if !is_dns1123_subdomain(&name) {
+        if !valid_name(res, &name) {
             return Err(ApiError::invalid(
                 res,
                 &name,
@@ -439,6 +473,14 @@ impl Store {
         }
         check_type(res, &obj)?;
         let existing = self.get(res, ns, name)?;
+        rbac::validate(res.kind, &obj).map_err(|m| ApiError::invalid(res, name, m))?;
+        if res.kind.ends_with("RoleBinding") && obj.get("roleRef") != existing.get("roleRef") {
+            return Err(ApiError::invalid(
+                res,
+                name,
+                "roleRef: Invalid value: cannot change roleRef",
+            ));
+        }
         if let Some(body_name) = meta_str(&obj, "name").filter(|n| !n.is_empty())
             && body_name != name
         {
@@ -542,6 +584,9 @@ impl Store {
     fn write(&mut self, res: &'static ResourceDef, key: ObjKey, new: Option<Value>) -> Obj {
         self.rv += 1;
         let rv = self.rv;
+        if res.group == resources::RBAC_GROUP {
+            self.rbac_generation += 1;
+        }
         let map = self.objects.entry(res.plural).or_default();
         let prev = map.get(&key).cloned();
         let (kind, object) = match new {
