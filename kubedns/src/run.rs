@@ -1,10 +1,10 @@
 //! `run`: wires the parts of kubedns together on pre-bound sockets (house style A6.1–2).
 //!
-//! Order, as legacy (§1.5): the DNS server starts first (cluster queries get SERVFAIL until the
-//! sync), then the HTTP listeners (`/readiness` 503 until synced), the API client, the config
-//! source and the watchers. `--initial-sync-timeout` bounds the wait for the first complete list
-//! of Services and endpoints ([`RunError::InitialSyncTimeout`]). Cancelling `shutdown` runs the
-//! graceful sequence of [`crate::lifecycle`].
+//! Order, as legacy (§1.5): the API client is configured, then the DNS server starts (cluster
+//! queries get SERVFAIL until the sync), then the HTTP listeners (`/readiness` 503 until
+//! synced), the config source and the watchers. `--initial-sync-timeout` bounds the wait for
+//! the first complete list of Services and endpoints ([`RunError::InitialSyncTimeout`]).
+//! Cancelling `shutdown` runs the graceful sequence of [`crate::lifecycle`].
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -126,10 +126,29 @@ fn config_sink(
     }
 }
 
-/// Run kubedns until `shutdown` is cancelled (then shut down gracefully and return `Ok`).
+/// Run kubedns until `shutdown` is cancelled (then shut down gracefully and return `Ok`),
+/// with the API client the flags describe (`--kube-master-url`, `--kubecfg-file`, in-cluster).
 pub async fn run(
     opts: Options,
     sockets: Sockets,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let client_cfg = client_config(
+        opts.kube_master_url.as_deref(),
+        opts.kubecfg_file.as_deref(),
+    )
+    .await?;
+    tracing::info!(api = %client_cfg.cluster_url, "API server");
+    let client = Client::try_from(client_cfg).map_err(RunError::Client)?;
+    run_with_client(opts, sockets, client, shutdown).await
+}
+
+/// [`run`] with a given API client (tests pass one over an in-memory service, so the whole
+/// start-up can run on paused time).
+pub async fn run_with_client(
+    opts: Options,
+    sockets: Sockets,
+    client: Client,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let store = Store::with_options(&opts.domain, StoreOptions { ttl: opts.dns_ttl });
@@ -163,14 +182,7 @@ pub async fn run(
         tasks.spawn(log_http(http::serve(l, router, background.clone())));
     }
 
-    // 3. API client, config source, watchers.
-    let client_cfg = client_config(
-        opts.kube_master_url.as_deref(),
-        opts.kubecfg_file.as_deref(),
-    )
-    .await?;
-    tracing::info!(api = %client_cfg.cluster_url, "API server");
-    let client = Client::try_from(client_cfg).map_err(RunError::Client)?;
+    // 3. Config source and watchers.
     let (fed_tx, fed_rx) = watch::channel(false);
     let mut sink = config_sink(store.clone(), fed_tx);
     match opts.config_source.clone() {
