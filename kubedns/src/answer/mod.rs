@@ -18,6 +18,8 @@ mod cluster;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
+
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{NS, PTR, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -241,14 +243,21 @@ pub fn finish(mut r: Response) -> Response {
     r
 }
 
+/// Drop repeated records (RFC 2136 §1.1.1 equality: name case-insensitively, class, RDATA;
+/// not the TTL), keeping the first of each in order. Linear: a headless Service may have
+/// thousands of endpoints, and a pairwise comparison made every query on one cost seconds.
 fn dedup(v: &mut Vec<Record>) {
-    let mut out: Vec<Record> = Vec::with_capacity(v.len());
-    for r in v.drain(..) {
-        if !out.contains(&r) {
-            out.push(r);
-        }
+    if v.len() < 2 {
+        return;
     }
-    *v = out;
+    let keep: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(v.len());
+        v.iter()
+            .map(|r| seen.insert((&r.name, r.dns_class, &r.data)))
+            .collect()
+    };
+    let mut keep = keep.into_iter();
+    v.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// Complete a [`Answer::Chase`] with the upstream reply for the target (`None` when the

@@ -26,6 +26,40 @@ fn finish_dedups_and_lowers_ttls() {
 }
 
 #[test]
+fn dedup_keeps_the_first_of_each_record_in_order() {
+    let a = |owner: &str, last: u8| {
+        Record::from_rdata(name(owner), 30, RData::A(A([10, 0, 0, last].into())))
+    };
+    let mut answers: Vec<Record> = (0..=255).map(|i| a("hl.cluster.local.", i)).collect();
+    // repeats: same RDATA under the owner in another case, and exact copies
+    answers.push(a("HL.Cluster.Local.", 7));
+    answers.extend((0..=255).rev().map(|i| a("hl.cluster.local.", i)));
+    answers.push(a("other.cluster.local.", 7));
+    let r = finish(Response {
+        answers,
+        ..Response::new(ResponseCode::NoError, true, true)
+    });
+    let got: Vec<(String, RData)> = r
+        .answers
+        .iter()
+        .map(|r| (r.name.to_string(), r.data.clone()))
+        .collect();
+    let mut want: Vec<(String, RData)> = (0..=255)
+        .map(|i| {
+            (
+                "hl.cluster.local.".to_string(),
+                RData::A(A([10, 0, 0, i].into())),
+            )
+        })
+        .collect();
+    want.push((
+        "other.cluster.local.".to_string(),
+        RData::A(A([10, 0, 0, 7].into())),
+    ));
+    assert_eq!(got, want);
+}
+
+#[test]
 fn chase_completion_forces_ttl_and_failure_is_nodata() {
     let st = Store::new("cluster.local.");
     let view = st.view();

@@ -45,6 +45,12 @@ pub fn answerable_source(src: SocketAddr) -> bool {
 pub const PLAIN_UDP_LIMIT: usize = 512;
 /// Maximum size of a TCP message (RFC 1035 §4.2.2 length prefix).
 pub const TCP_LIMIT: usize = 65_535;
+/// DNS header length (RFC 1035 §4.1.1).
+const HEADER_LEN: usize = 12;
+/// The smallest possible resource record: a root owner name (1 byte), TYPE, CLASS, TTL and
+/// RDLENGTH (10 bytes), empty RDATA (RFC 1035 §4.1.3). No more than
+/// `(limit - HEADER_LEN) / MIN_RECORD_LEN` records can fit in `limit` bytes.
+const MIN_RECORD_LEN: usize = 11;
 
 /// A parsed query ready for dispatch.
 #[derive(Debug, Clone)]
@@ -183,23 +189,32 @@ pub fn encode_capped(mut msg: Message, limit: usize) -> Result<Encoded, ProtoErr
     // hickory's encoder stops at 65535 bytes and sets TC itself: treat that as "too big"
     let fits =
         |b: &Vec<u8>, m: &Message| b.len() <= limit && (m.metadata.truncation || b[2] & 0x02 == 0);
-    let full = msg.to_vec()?;
-    if fits(&full, &msg) {
-        return Ok(Encoded {
-            bytes: full,
-            truncated: msg.metadata.truncation,
-            rcode,
-        });
+    // Encoding is linear in the records; skip the attempts that cannot succeed, so a query
+    // for a headless Service with thousands of endpoints costs one small encode, not several
+    // large ones.
+    let max_records = limit.saturating_sub(HEADER_LEN) / MIN_RECORD_LEN;
+    if msg.answers.len() + msg.authorities.len() <= max_records {
+        let full = msg.to_vec()?;
+        if fits(&full, &msg) {
+            return Ok(Encoded {
+                bytes: full,
+                truncated: msg.metadata.truncation,
+                rcode,
+            });
+        }
+        if !msg.additionals.is_empty() {
+            msg.additionals.clear();
+            let bytes = msg.to_vec()?;
+            if fits(&bytes, &msg) {
+                return Ok(Encoded {
+                    bytes,
+                    truncated: msg.metadata.truncation,
+                    rcode,
+                });
+            }
+        }
     }
     msg.additionals.clear();
-    let bytes = msg.to_vec()?;
-    if fits(&bytes, &msg) {
-        return Ok(Encoded {
-            bytes,
-            truncated: msg.metadata.truncation,
-            rcode,
-        });
-    }
     if limit >= TCP_LIMIT {
         // does not fit even over TCP
         let mut m = Message::error_msg(msg.metadata.id, OpCode::Query, ResponseCode::ServFail);
@@ -215,13 +230,11 @@ pub fn encode_capped(mut msg: Message, limit: usize) -> Result<Encoded, ProtoErr
     }
     msg.metadata.truncation = true;
     msg.authorities.clear();
-    let answers = std::mem::take(&mut msg.answers);
+    let mut answers = std::mem::take(&mut msg.answers);
+    answers.truncate(max_records);
     // largest prefix of the answers that fits (binary search over the count)
     let (mut lo, mut hi) = (0usize, answers.len());
-    let mut best = {
-        msg.answers.clear();
-        msg.to_vec()?
-    };
+    let mut best = msg.to_vec()?;
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         msg.answers = answers[..mid].to_vec();

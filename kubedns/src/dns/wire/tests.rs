@@ -252,6 +252,11 @@ fn caps_and_truncation() {
     );
     let e = encode_capped(big_response(100), 1232).expect("enc");
     assert!(e.bytes.len() <= 1232 && e.truncated);
+    let fitted = Message::from_vec(&e.bytes).expect("dec").answers;
+    // thousands of answers (a big headless Service): the same largest prefix fits
+    let e = encode_capped(big_response(5000), 1232).expect("enc");
+    assert!(e.bytes.len() <= 1232 && e.truncated);
+    assert_eq!(Message::from_vec(&e.bytes).expect("dec").answers, fitted);
     let e = encode_capped(big_response(100), TCP_LIMIT).expect("enc");
     assert!(!e.truncated);
     assert_eq!(Message::from_vec(&e.bytes).expect("dec").answers.len(), 100);
