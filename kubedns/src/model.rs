@@ -10,8 +10,9 @@
 //!   published, as in kube-dns and CoreDNS). core/v1 `notReadyAddresses` are never ready.
 //! * Hostnames must be DNS-1123 labels; invalid ones are dropped with a warning (the address
 //!   stays, under its hash label).
-//! * Per-object limits ([`MAX_PORTS_PER_OBJECT`], [`MAX_ADDRESSES_PER_OBJECT`]) bound memory
-//!   against hostile or broken objects: extra items are truncated with a warning.
+//! * Per-object limits ([`MAX_PORTS_PER_OBJECT`], [`MAX_ADDRESSES_PER_OBJECT`],
+//!   [`MAX_CLUSTER_IPS`]) bound memory and work against hostile or broken objects: extra
+//!   items are truncated with a warning.
 //!
 //! Unusable objects (no name/namespace, no service-name label) give a [`ModelError`].
 
@@ -20,13 +21,15 @@ use std::net::IpAddr;
 use k8s_openapi::api::{core::v1 as core, discovery::v1 as discovery};
 use tracing::warn;
 
-use crate::names::is_dns1123_label;
+use crate::names::{is_dns1123_label, is_usable_domain, is_usable_label};
 
 /// At most this many ports are kept per Service, EndpointSlice or Endpoints subset.
 pub const MAX_PORTS_PER_OBJECT: usize = 256;
 /// At most this many addresses are kept per EndpointSlice or Endpoints object
 /// (an EndpointSlice holds ≤ 1000 by API validation; legacy Endpoints were capped at 1000).
 pub const MAX_ADDRESSES_PER_OBJECT: usize = 5000;
+/// At most this many `spec.clusterIPs` are read (API validation allows one per IP family).
+pub const MAX_CLUSTER_IPS: usize = 2;
 /// Label carrying the owning Service name on an EndpointSlice.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
@@ -43,6 +46,10 @@ pub enum ModelError {
     /// EndpointSlice without the `kubernetes.io/service-name` label.
     #[error("EndpointSlice {0} has no kubernetes.io/service-name label")]
     NoServiceLabel(String),
+    /// A Service whose name or namespace cannot be a DNS label (empty, over 63 octets, or
+    /// containing a dot): no query can reach it.
+    #[error("service {0}: name and namespace must be DNS labels of at most 63 characters")]
+    NotALabel(String),
 }
 
 /// A Service or endpoint port.
@@ -151,8 +158,14 @@ fn port(
         warn!(object = obj, port, "ignoring out-of-range port");
         return None;
     };
+    let mut name = name.cloned().unwrap_or_default();
+    // SRV owner label `_<name>` (spec §2.3.2) must be a usable label
+    if !name.is_empty() && !is_usable_label(&format!("_{name}")) {
+        warn!(object = obj, port, port_name = %name, "port name cannot be a DNS label; port treated as unnamed");
+        name.clear();
+    }
     Some(ServicePort {
-        name: name.cloned().unwrap_or_default(),
+        name,
         protocol: protocol.cloned().unwrap_or_else(|| "TCP".to_string()),
         port,
     })
@@ -184,16 +197,25 @@ impl Service {
     /// Convert a core/v1 Service.
     pub fn from_k8s(s: &core::Service) -> Result<Self, ModelError> {
         let (namespace, name) = meta_names(&s.metadata)?;
+        if !is_usable_label(&name) || !is_usable_label(&namespace) {
+            return Err(ModelError::NotALabel(format!("{namespace}/{name}")));
+        }
         let obj = format!("service {namespace}/{name}");
         let spec = s.spec.clone().unwrap_or_default();
         let kind = if spec.type_.as_deref() == Some("ExternalName") {
             let target = spec.external_name.unwrap_or_default();
-            ServiceKind::ExternalName(target.trim_end_matches('.').to_ascii_lowercase())
+            let target = target.trim_end_matches('.').to_ascii_lowercase();
+            if !target.is_empty() && !is_usable_domain(&target) {
+                // kept: queries for the Service get SERVFAIL (the CNAME cannot be encoded)
+                warn!(object = obj, external_name = %target, "ExternalName is not a valid domain name");
+            }
+            ServiceKind::ExternalName(target)
         } else {
-            let raw: Vec<String> = match spec.cluster_ips {
+            let mut raw: Vec<String> = match spec.cluster_ips {
                 Some(ips) if !ips.is_empty() => ips,
                 _ => spec.cluster_ip.into_iter().collect(),
             };
+            truncate(&mut raw, MAX_CLUSTER_IPS, "cluster IPs", &obj);
             if raw.iter().all(|ip| ip.is_empty() || ip == "None") {
                 ServiceKind::Headless
             } else {
@@ -405,8 +427,50 @@ mod tests {
         .expect("service");
         assert_eq!(bad.kind, ServiceKind::Headless);
         assert!(bad.ports.is_empty());
+        let many = Service::from_k8s(&svc(core::ServiceSpec {
+            cluster_ips: Some((0..10_000).map(|i| format!("fd00::{i:x}")).collect()),
+            ..Default::default()
+        }))
+        .expect("service");
+        assert_eq!(
+            many.kind,
+            ServiceKind::ClusterIp(vec!["fd00::".parse().unwrap(), "fd00::1".parse().unwrap()]),
+            "at most MAX_CLUSTER_IPS are read"
+        );
         let none = core::Service::default();
         assert_eq!(Service::from_k8s(&none), Err(ModelError::NoName));
+    }
+
+    #[test]
+    fn names_that_cannot_be_dns_labels() {
+        for (ns, name) in [("default", "x".repeat(64)), ("a.b", "web".into())] {
+            let s = core::Service {
+                metadata: meta(ns, &name),
+                ..Default::default()
+            };
+            assert_eq!(
+                Service::from_k8s(&s),
+                Err(ModelError::NotALabel(format!("{ns}/{name}")))
+            );
+        }
+        // `_<name>` must fit in 63 octets: a 62-character port name is the longest kept
+        let ports = ["p".repeat(62), "p".repeat(63), "a.b".into()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| core::ServicePort {
+                name: Some(n),
+                port: 80 + i as i32,
+                ..Default::default()
+            })
+            .collect();
+        let s = Service::from_k8s(&svc(core::ServiceSpec {
+            cluster_ip: Some("10.0.0.1".into()),
+            ports: Some(ports),
+            ..Default::default()
+        }))
+        .expect("service");
+        let names: Vec<_> = s.ports.iter().map(|p| (p.name.len(), p.port)).collect();
+        assert_eq!(names, vec![(62, 80), (0, 81), (0, 82)]);
     }
 
     #[test]

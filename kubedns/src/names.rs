@@ -18,6 +18,20 @@ pub fn is_dns1123_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// Usable as one label of a DNS name (RFC 1035 §2.3.4: 1–63 octets) without changing the
+/// name's structure (no `.`). Looser than the Kubernetes validations, which objects from a
+/// validating API server always pass; what fails this cannot be queried at all.
+pub fn is_usable_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_LABEL_LEN && !s.contains('.')
+}
+
+/// Usable as a domain name (RFC 1035 §2.3.4): non-empty labels of at most 63 octets, at
+/// most 253 characters in text form without the trailing dot.
+pub fn is_usable_domain(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_usable_label)
+}
+
 /// DNS-1035 label: a DNS-1123 label that starts with a letter.
 pub fn is_dns1035_label(s: &str) -> bool {
     is_dns1123_label(s) && s.as_bytes()[0].is_ascii_lowercase()
@@ -113,6 +127,15 @@ mod tests {
         assert!(!is_dns1123_label("a.b"));
         assert!(is_dns1035_label("svc1"));
         assert!(!is_dns1035_label("1svc"));
+        assert!(is_usable_label("Bad_Host") && is_usable_label(&"a".repeat(63)));
+        assert!(!is_usable_label(&"a".repeat(64)) && !is_usable_label("a.b"));
+        assert!(!is_usable_label(""));
+        assert!(is_usable_domain("www.example.com.") && is_usable_domain("localhost"));
+        let long = format!("{}.com", vec!["a".repeat(60); 5].join("."));
+        assert!(long.len() > 253 && !is_usable_domain(&long));
+        for bad in ["", ".", "a..b", &format!("{}.com", "a".repeat(64))] {
+            assert!(!is_usable_domain(bad), "{bad:?}");
+        }
     }
 
     #[test]

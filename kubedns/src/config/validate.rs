@@ -66,15 +66,7 @@ pub struct KubeDnsConfig {
 }
 
 /// RFC 1123 label as Kubernetes checks it: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 chars.
-pub fn is_dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
+pub use crate::names::is_dns1123_label;
 
 /// RFC 1123 subdomain as Kubernetes checks it: dot-separated labels, at most 253 chars.
 pub fn is_dns1123_subdomain(s: &str) -> bool {
