@@ -19,6 +19,7 @@ use hickory_proto::ProtoError;
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_server::net::xfer::Protocol;
 
+use self::compact::Compact;
 use crate::answer::Response;
 
 /// Whether a UDP source can be answered (house style B2, "sanitize the source"): never port
@@ -186,6 +187,25 @@ pub struct Encoded {
 /// ```
 pub fn encode_capped(mut msg: Message, limit: usize) -> Result<Encoded, ProtoError> {
     let rcode = msg.metadata.response_code;
+    if let Some(compact) = Compact::new(&msg) {
+        let compact = compact?;
+        let n = compact.fitting(limit);
+        if n == compact.len() {
+            return Ok(Encoded {
+                bytes: compact.bytes(n, msg.metadata.truncation),
+                truncated: msg.metadata.truncation,
+                rcode,
+            });
+        }
+        if limit >= TCP_LIMIT {
+            return overflow(&msg);
+        }
+        return Ok(Encoded {
+            bytes: compact.bytes(n, true),
+            truncated: true,
+            rcode,
+        });
+    }
     // hickory's encoder stops at 65535 bytes and sets TC itself: treat that as "too big"
     let fits =
         |b: &Vec<u8>, m: &Message| b.len() <= limit && (m.metadata.truncation || b[2] & 0x02 == 0);
@@ -216,17 +236,7 @@ pub fn encode_capped(mut msg: Message, limit: usize) -> Result<Encoded, ProtoErr
     }
     msg.additionals.clear();
     if limit >= TCP_LIMIT {
-        // does not fit even over TCP
-        let mut m = Message::error_msg(msg.metadata.id, OpCode::Query, ResponseCode::ServFail);
-        m.metadata.recursion_desired = msg.metadata.recursion_desired;
-        m.metadata.recursion_available = msg.metadata.recursion_available;
-        m.add_queries(msg.queries.clone());
-        m.edns = msg.edns.clone();
-        return Ok(Encoded {
-            bytes: m.to_vec()?,
-            truncated: false,
-            rcode: ResponseCode::ServFail,
-        });
+        return overflow(&msg);
     }
     msg.metadata.truncation = true;
     msg.authorities.clear();
@@ -253,5 +263,20 @@ pub fn encode_capped(mut msg: Message, limit: usize) -> Result<Encoded, ProtoErr
     })
 }
 
+/// SERVFAIL for a reply that does not fit even in a TCP message (legacy kube-dns did the same).
+fn overflow(msg: &Message) -> Result<Encoded, ProtoError> {
+    let mut m = Message::error_msg(msg.metadata.id, OpCode::Query, ResponseCode::ServFail);
+    m.metadata.recursion_desired = msg.metadata.recursion_desired;
+    m.metadata.recursion_available = msg.metadata.recursion_available;
+    m.add_queries(msg.queries.clone());
+    m.edns = msg.edns.clone();
+    Ok(Encoded {
+        bytes: m.to_vec()?,
+        truncated: false,
+        rcode: ResponseCode::ServFail,
+    })
+}
+
+mod compact;
 #[cfg(test)]
 mod tests;

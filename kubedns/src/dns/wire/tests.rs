@@ -295,3 +295,72 @@ fn unanswerable_udp_sources() {
         assert!(!answerable_source(bad.parse().unwrap()), "{bad}");
     }
 }
+
+/// `n` address answers owned by the question name (the compact-encoding case), with EDNS.
+fn address_response(n: usize, qtype: RecordType) -> Message {
+    let name = Name::from_ascii("Big.Default.svc.cluster.local.").expect("n");
+    let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+    m.metadata.authoritative = true;
+    m.add_query(Query::query(name.clone(), qtype));
+    for i in 0..n {
+        let data = match qtype {
+            RecordType::A => RData::A(A([10, 0, (i / 256) as u8, (i % 256) as u8].into())),
+            _ => RData::AAAA(hickory_proto::rr::rdata::AAAA(
+                [0xfd00, 0, 0, 0, 0, 0, (i / 256) as u16, (i % 256) as u16].into(),
+            )),
+        };
+        m.add_answer(Record::from_rdata(name.clone(), 30, data));
+    }
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    m.set_edns(e);
+    m
+}
+
+#[test]
+fn compact_answers_match_hickory_and_fit_as_many_as_legacy() {
+    for qtype in [RecordType::A, RecordType::AAAA] {
+        for n in [1, 29, 100, 119, 120, 121, 1000] {
+            let m = address_response(n, qtype);
+            let e = encode_capped(m.clone(), TCP_LIMIT).expect("enc");
+            assert!(!e.truncated);
+            if n <= 100 {
+                // hickory compresses the first 120 names the same way: identical bytes
+                assert_eq!(e.bytes, m.to_vec().expect("enc"), "{qtype} n={n}");
+            }
+            let back = Message::from_vec(&e.bytes).expect("dec");
+            assert_eq!(back.answers, m.answers, "{qtype} n={n}");
+            assert_eq!(back.queries, m.queries);
+            assert_eq!(back.metadata.id, 7);
+            assert!(back.metadata.authoritative && !back.metadata.truncation);
+            assert_eq!(back.edns.map(|e| e.max_payload()), Some(1232));
+            // every owner is a 2-byte pointer to the question (hickory: only the first 120)
+            let per = if qtype == RecordType::A { 16 } else { 28 };
+            assert!(e.bytes.len() <= m.to_vec().expect("enc").len());
+            assert_eq!(e.bytes.len(), 12 + 35 + n * per + 11, "{qtype} n={n}");
+        }
+    }
+    // about 4000 endpoint addresses fit in one TCP message, as with legacy kube-dns
+    let e = encode_capped(address_response(4000, RecordType::A), TCP_LIMIT).expect("enc");
+    assert_eq!(
+        Message::from_vec(&e.bytes).expect("dec").answers.len(),
+        4000
+    );
+    let e = encode_capped(address_response(4200, RecordType::A), TCP_LIMIT).expect("enc");
+    assert_eq!(e.rcode, ResponseCode::ServFail);
+    // UDP: the largest prefix with TC, the same count as the general path
+    for limit in [512, 1232] {
+        let e = encode_capped(address_response(1000, RecordType::A), limit).expect("enc");
+        let back = Message::from_vec(&e.bytes).expect("dec");
+        assert!(e.truncated && back.metadata.truncation && e.bytes.len() <= limit);
+        let mut general = address_response(1000, RecordType::A);
+        general.add_additional(Record::from_rdata(
+            Name::root(),
+            0,
+            RData::A(A([1, 1, 1, 1].into())),
+        ));
+        let g = encode_capped(general, limit).expect("enc");
+        let g = Message::from_vec(&g.bytes).expect("dec");
+        assert_eq!(back.answers, g.answers, "limit {limit}");
+    }
+}
