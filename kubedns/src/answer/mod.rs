@@ -18,7 +18,8 @@ mod cluster;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{NS, PTR, SOA};
@@ -250,14 +251,35 @@ fn dedup(v: &mut Vec<Record>) {
     if v.len() < 2 {
         return;
     }
-    let keep: Vec<bool> = {
-        let mut seen = HashSet::with_capacity(v.len());
-        v.iter()
-            .map(|r| seen.insert((&r.name, r.dns_class, &r.data)))
-            .collect()
-    };
+    let keep = first_by_rdata(v).unwrap_or_else(|| first_by_record(v));
     let mut keep = keep.into_iter();
     v.retain(|_| keep.next().unwrap_or(true));
+}
+
+/// Which records to keep, keyed by class and RDATA alone (cheap to hash; answers usually share
+/// one owner). `None` when two records with equal RDATA have different owners.
+fn first_by_rdata(v: &[Record]) -> Option<Vec<bool>> {
+    let mut first: HashMap<(DNSClass, &RData), &Name> = HashMap::with_capacity(v.len());
+    let mut keep = Vec::with_capacity(v.len());
+    for r in v {
+        match first.entry((r.dns_class, &r.data)) {
+            Entry::Vacant(e) => {
+                e.insert(&r.name);
+                keep.push(true);
+            }
+            Entry::Occupied(e) if *e.get() == &r.name => keep.push(false),
+            Entry::Occupied(_) => return None,
+        }
+    }
+    Some(keep)
+}
+
+/// Which records to keep, keyed by the whole record identity.
+fn first_by_record(v: &[Record]) -> Vec<bool> {
+    let mut seen = HashSet::with_capacity(v.len());
+    v.iter()
+        .map(|r| seen.insert((&r.name, r.dns_class, &r.data)))
+        .collect()
 }
 
 /// Complete a [`Answer::Chase`] with the upstream reply for the target (`None` when the

@@ -34,6 +34,12 @@ fn dedup_keeps_the_first_of_each_record_in_order() {
     // repeats: same RDATA under the owner in another case, and exact copies
     answers.push(a("HL.Cluster.Local.", 7));
     answers.extend((0..=255).rev().map(|i| a("hl.cluster.local.", i)));
+    let one_owner = finish(Response {
+        answers: answers.clone(),
+        ..Response::new(ResponseCode::NoError, true, true)
+    });
+    assert_eq!(one_owner.answers, answers[..256].to_vec());
+    // same RDATA under another owner: a different record (the full-key path)
     answers.push(a("other.cluster.local.", 7));
     let r = finish(Response {
         answers,
