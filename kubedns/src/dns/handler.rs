@@ -14,7 +14,7 @@ use tracing::debug;
 
 use super::Limits;
 use super::metrics::{DnsMetrics, ErrorCause};
-use super::reply_cache::ReplyCache;
+use super::reply_cache::{Hit, ReplyCache};
 use super::wire::{self, Incoming, ParsedQuery, TCP_LIMIT};
 use crate::answer::{self, Answer, Response, System, lower_labels};
 use crate::forward::{Forwarder, decode_reply};
@@ -48,6 +48,8 @@ pub struct Shared {
     /// Permits for queries waiting on the forwarder (`Limits::max_inflight_udp`; TCP
     /// connections are bounded separately and wait in their own task).
     pub(super) forward_permits: Arc<Semaphore>,
+    /// Encoded TCP replies shared by all connections ([`ReplyCache::for_tcp`]).
+    pub(super) tcp_cache: std::sync::Mutex<ReplyCache>,
 }
 
 fn now_unix() -> u64 {
@@ -121,22 +123,49 @@ impl Shared {
         let view = self.store.view();
         let now = now_unix();
         if let Some(hit) = cache.get(bytes, &view, now) {
-            debug!(%src, qtype = ?hit.qtype, system = ?hit.system, "query (cached reply)");
-            self.metrics.observe(
-                hit.system,
-                hit.qtype,
-                hit.rcode,
-                hit.reply.len(),
-                hit.truncated,
-                start.elapsed(),
-            );
-            return Step::Done(Some(hit.reply));
+            return self.cached(hit, src, start);
         }
         let (step, cacheable) = self.handle_in(bytes, src, false, start, &view, now);
         if let (Step::Done(Some(reply)), Some((system, qtype))) = (&step, cacheable) {
             cache.put(bytes, reply, &view, now, system, qtype);
         }
         step
+    }
+
+    /// [`Shared::handle`] for TCP through the shared TCP reply cache (locked only to look up
+    /// and to store, never while an answer is computed).
+    pub fn handle_tcp(&self, bytes: &[u8], src: SocketAddr) -> Step {
+        let start = Instant::now();
+        let view = self.store.view();
+        let now = now_unix();
+        let hit = self
+            .tcp_cache
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(bytes, &view, now));
+        if let Some(hit) = hit {
+            return self.cached(hit, src, start);
+        }
+        let (step, cacheable) = self.handle_in(bytes, src, true, start, &view, now);
+        if let (Step::Done(Some(reply)), Some((system, qtype))) = (&step, cacheable)
+            && let Ok(mut c) = self.tcp_cache.lock()
+        {
+            c.put(bytes, reply, &view, now, system, qtype);
+        }
+        step
+    }
+
+    fn cached(&self, hit: Hit, src: SocketAddr, start: Instant) -> Step {
+        debug!(%src, qtype = ?hit.qtype, system = ?hit.system, "query (cached reply)");
+        self.metrics.observe(
+            hit.system,
+            hit.qtype,
+            hit.rcode,
+            hit.reply.len(),
+            hit.truncated,
+            start.elapsed(),
+        );
+        Step::Done(Some(hit.reply))
     }
 
     /// The pipeline against one view; also says whether a reply may be cached (local
@@ -356,5 +385,51 @@ mod tests {
         assert_eq!(after, done(shared.handle(&q, src, false)));
         assert_eq!(&after[after.len() - 4..], &[10, 0, 0, 2]);
         assert_eq!(cache.len(), 1);
+    }
+
+    /// The same for the shared TCP cache, with a reply far larger than any UDP one.
+    #[test]
+    fn tcp_reply_cache_matches_uncached_path_and_follows_store() {
+        let store = Store::new("cluster.local.");
+        store.upsert_service(Service {
+            kind: ServiceKind::Headless,
+            ..svc([10, 0, 0, 1])
+        });
+        let group = |last: u8| crate::model::EndpointGroup {
+            namespace: "default".into(),
+            service: "web".into(),
+            key: "slice/web".into(),
+            subsets: vec![crate::model::EndpointSubset {
+                addresses: (0..1000u16)
+                    .map(|i| crate::model::EndpointAddress {
+                        ip: std::net::IpAddr::from([10, last, (i / 250) as u8, (i % 250) as u8]),
+                        hostname: None,
+                        ready: true,
+                    })
+                    .collect(),
+                ports: vec![],
+            }],
+        };
+        store.upsert_endpoints(group(1));
+        store.set_synced();
+        let server = DnsServer::new(store.clone(), Limits::default(), DnsMetrics::unregistered());
+        let shared = server.shared();
+        let src: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        for id in [1, 2, 3] {
+            let q = query(id, "web.default.svc.cluster.local.");
+            let cached = done(shared.handle_tcp(&q, src));
+            assert_eq!(cached, done(shared.handle(&q, src, true)));
+            assert!(
+                cached.len() > 16_000,
+                "all 1000 addresses: {}",
+                cached.len()
+            );
+        }
+        assert_eq!(shared.tcp_cache.lock().expect("lock").len(), 1);
+        store.upsert_endpoints(group(2));
+        let q = query(4, "web.default.svc.cluster.local.");
+        let after = done(shared.handle_tcp(&q, src));
+        assert_eq!(after, done(shared.handle(&q, src, true)));
+        assert_eq!(after[after.len() - 4..after.len() - 2], [10, 2]);
     }
 }

@@ -117,6 +117,7 @@ impl DnsServer {
                 metrics,
                 forwarder,
                 forward_permits,
+                tcp_cache: std::sync::Mutex::new(ReplyCache::for_tcp()),
             }),
         }
     }
@@ -307,7 +308,7 @@ pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             },
         };
-        let reply = match shared.handle(&frame, peer, true) {
+        let reply = match shared.handle_tcp(&frame, peer) {
             Step::Done(r) => r,
             Step::Upstream(p) => shared.complete(p).await,
         };

@@ -13,7 +13,9 @@
 //! classification, forwarded or chased answers, CHAOS, or replies whose encoding failed).
 //! The cache is bounded by [`REPLY_CACHE_CAPACITY`] entries (LRU) and by
 //! [`MAX_CACHED_QUERY`] / [`MAX_CACHED_REPLY`] bytes per entry. Each UDP loop owns its own
-//! cache, so the hot path takes no lock.
+//! cache, so the hot path takes no lock. TCP replies (up to 64 KiB: the full answers of large
+//! headless Services that UDP clients retry over TCP) go to one shared cache of
+//! [`TCP_REPLY_CACHE_CAPACITY`] entries, at most 4 MiB.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Weak};
@@ -32,6 +34,10 @@ pub const REPLY_CACHE_CAPACITY: usize = 8192;
 pub const MAX_CACHED_QUERY: usize = 300;
 /// Replies longer than this are not cached (the largest UDP reply we send by default).
 pub const MAX_CACHED_REPLY: usize = 1232;
+/// Entries of the TCP reply cache (shared by all connections).
+pub const TCP_REPLY_CACHE_CAPACITY: usize = 64;
+/// Largest TCP reply cached (a whole TCP message).
+pub const MAX_CACHED_TCP_REPLY: usize = 65_535;
 
 /// The inputs of a local answer other than the request bytes. The snapshots are held as
 /// `Weak`: a replaced zone is freed at once, and its allocation cannot be reused by a newer
@@ -95,6 +101,7 @@ pub struct Hit {
 pub struct ReplyCache {
     generation: Option<Generation>,
     map: LruCache<Box<[u8]>, Entry>,
+    max_reply: usize,
 }
 
 impl Default for ReplyCache {
@@ -125,12 +132,23 @@ fn hour_of(now_unix: u64) -> u64 {
 }
 
 impl ReplyCache {
-    /// Empty cache with room for `capacity` entries (at least one).
+    /// Empty cache with room for `capacity` entries (at least one) of UDP replies.
     pub fn new(capacity: usize) -> Self {
+        Self::with_max_reply(capacity, MAX_CACHED_REPLY)
+    }
+
+    /// Empty cache with room for `capacity` entries of at most `max_reply` bytes.
+    pub fn with_max_reply(capacity: usize, max_reply: usize) -> Self {
         Self {
             generation: None,
             map: LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN)),
+            max_reply,
         }
+    }
+
+    /// The shared cache of TCP replies.
+    pub fn for_tcp() -> Self {
+        Self::with_max_reply(TCP_REPLY_CACHE_CAPACITY, MAX_CACHED_TCP_REPLY)
     }
 
     /// Number of stored replies.
@@ -180,7 +198,7 @@ impl ReplyCache {
         qtype: RecordType,
     ) {
         let Some(k) = key(request) else { return };
-        if reply.len() < 12 || reply.len() > MAX_CACHED_REPLY {
+        if reply.len() < 12 || reply.len() > self.max_reply {
             return;
         }
         self.sync_generation(view, now_unix);
