@@ -2,7 +2,7 @@
 # kube-dns-rs benchmark suite (issue 7). Usage and method: integration/bench/README.md.
 #
 #   integration/bench/run.sh [--quick] [--no-build] [--keep-work] SCENARIO...
-#   SCENARIO: cache-hit | miss | auth | both-cores | zipf | scale | all
+#   SCENARIO: cache-hit | miss | auth | both-cores | zipf | scale | large | all
 #
 # Everything runs on 127.0.0.1. Servers are pinned to CPU 0 and dnsperf to CPU 1 (taskset),
 # except in both-cores. Server CPU per query comes from /proc/<pid>/stat (utime+stime) deltas
@@ -30,7 +30,7 @@ QUICK=0
 BUILD=1
 KEEP_WORK=0
 SCENARIOS=()
-ALL_SCENARIOS=(cache-hit miss auth both-cores zipf scale)
+ALL_SCENARIOS=(cache-hit miss auth both-cores zipf scale large)
 
 usage() {
     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
@@ -44,7 +44,7 @@ for a in "$@"; do
         --keep-work) KEEP_WORK=1 ;;
         -h|--help) usage 0 ;;
         all) SCENARIOS=("${ALL_SCENARIOS[@]}") ;;
-        cache-hit|miss|auth|both-cores|zipf|scale) SCENARIOS+=("$a") ;;
+        cache-hit|miss|auth|both-cores|zipf|scale|large) SCENARIOS+=("$a") ;;
         *) echo "run.sh: unknown argument: $a" >&2; usage 2 ;;
     esac
 done
@@ -149,7 +149,9 @@ wait_http() {
     return 1
 }
 
-ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
+# ticks PID: utime + stime of PID plus cutime + cstime of its reaped children (dnsmasq answers
+# each TCP connection in a forked child; those children are reaped when the connection ends).
+ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] + f[14] + f[15] }' "/proc/$1/stat"; }
 
 # row SCENARIO SERVER METRIC VALUE UNIT
 row() { [[ "$2" != *,* ]] || die "row label with a comma: $2"; printf '%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$4" "$5" >> "$CSV_RAW"; }
@@ -266,6 +268,7 @@ saturate() {
     t0=$(ticks "$pid")
     timeout $((DUR + 60)) taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$q" -l "$DUR" "$@" > "$out" 2>&1 \
         || die "dnsperf failed: $(tail -5 "$out")"
+    sleep 0.5  # let a forking server reap the children of the connections dnsperf just closed
     t1=$(ticks "$pid")
     record_run "$sc" "$srv" "$out" "$((t1 - t0))"
 }
@@ -387,15 +390,8 @@ scenario_auth() {
     local q=$WORK/auth-queries.txt probe
     probe=$(grep -m1 ' A$' "$q" | cut -d' ' -f1)
     # kubedns fed by the API emulator (emulator on the client core).
-    start emulator taskset -c "$CLIENT_CPU" "$REL/kube-apiserver-emulator" --bind "127.0.0.1:$API_PORT" \
-        --manifests "$WORK/auth-objects.json" --no-mirror --history-limit 50000
-    local emu=$LAST_PID
-    wait_http "http://127.0.0.1:$API_PORT/version" 600 || die "emulator did not start: $(tail -5 "$WORK/emulator.log")"
-    start kubedns taskset -c "$SERVER_CPU" "$REL/kubedns" --domain=cluster.local. --dns-port="$FRONT_PORT" \
-        --dns-bind-address=127.0.0.1 --healthz-port="$HZ_PORT" --kube-master-url="http://127.0.0.1:$API_PORT" --v=0
-    local kd=$LAST_PID
-    wait_http "http://127.0.0.1:$HZ_PORT/readiness" 1200 || die "kubedns not ready: $(tail -20 "$WORK/kubedns.log")"
-    wait_dns "$FRONT_PORT" "$probe" A || die "kubedns does not answer"
+    start_kubedns_on "$WORK/auth-objects.json" "$probe"
+    local kd=$KD_PID emu=$EMU_PID
     # dnsmasq with the same records on another port, for the answer diff.
     local dm_port=$((FRONT_PORT + 1))
     start auth-dnsmasq taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
@@ -513,6 +509,46 @@ scenario_scale() {
     timeout 900 taskset -c "$CLIENT_CPU" "$REL/bench_scale" --kubedns "$REL/kubedns" --server-cpu "$SERVER_CPU" \
         --client-cpu "$CLIENT_CPU" --work "$WORK/scale" --csv "$CSV_RAW" $SCALE_ARGS >&2 \
         || die "bench_scale failed (logs in $WORK/scale)"
+}
+
+# start_kubedns_on OBJECTS: the API emulator (client core) seeded with OBJECTS and kubedns on
+# FRONT_PORT (server core), ready and answering PROBE -> EMU_PID, KD_PID.
+start_kubedns_on() {
+    local objects=$1 probe=$2
+    start emulator taskset -c "$CLIENT_CPU" "$REL/kube-apiserver-emulator" --bind "127.0.0.1:$API_PORT" \
+        --manifests "$objects" --no-mirror --history-limit 50000
+    EMU_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$API_PORT/version" 600 || die "emulator did not start: $(tail -5 "$WORK/emulator.log")"
+    start kubedns taskset -c "$SERVER_CPU" "$REL/kubedns" --domain=cluster.local. --dns-port="$FRONT_PORT" \
+        --dns-bind-address=127.0.0.1 --healthz-port="$HZ_PORT" --kube-master-url="http://127.0.0.1:$API_PORT" --v=0
+    KD_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$HZ_PORT/readiness" 1200 || die "kubedns not ready: $(tail -20 "$WORK/kubedns.log")"
+    wait_dns "$FRONT_PORT" "$probe" A || die "kubedns does not answer"
+}
+
+scenario_large() {
+    log "scenario large: headless Services with 1000 and 5000 endpoints, kubedns vs dnsmasq"
+    gen large --out "$WORK" --sizes 1000,5000 >&2
+    local q1=$WORK/large-queries-1000.txt q5=$WORK/large-queries-5000.txt probe
+    probe=$(cut -d' ' -f1 "$q1")
+    start_kubedns_on "$WORK/large-objects.json" "$probe"
+    local dm_port=$((FRONT_PORT + 1))
+    start large-dnsmasq taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$dm_port" --no-resolv --no-hosts \
+        --local-ttl=30 --conf-file="$WORK/large-dnsmasq.conf" --log-facility="$WORK/large-dnsmasq-q.log"
+    local dm=$LAST_PID
+    wait_dns "$dm_port" "$probe" A || die "dnsmasq (large) did not start"
+    row large kubedns answer_mismatches_vs_dnsmasq "$(diff_answers "$FRONT_PORT" "$dm_port" "$WORK/large-check.txt")" count
+    # UDP with EDNS (dnsperf -e: 4096 advertised; each server answers what fits, with TC) and
+    # TCP (the whole set; -q 20 outstanding on 10 connections).
+    local srv port pid
+    for srv in kubedns dnsmasq; do
+        if [ "$srv" = kubedns ]; then port=$FRONT_PORT; pid=$KD_PID; else port=$dm_port; pid=$dm; fi
+        saturate large "$srv" "$pid" "$port" "$q1" -e "${SAT_ARGS[@]}"
+        saturate large "$srv (TCP)" "$pid" "$port" "$q1" -m tcp -c 10 -q 20
+        saturate large "$srv (5000 endpoints)" "$pid" "$port" "$q5" -e "${SAT_ARGS[@]}"
+    done
+    stop "$KD_PID"; stop "$EMU_PID"; stop "$dm"
 }
 
 # ---- main ------------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ Subcommands:
          (scenario 3).
   zipf   N names with TTLs spread over [ttl-min, ttl-max] for an upstream dnsmasq + a
          Zipf-distributed query stream (scenario 5).
+  large  headless Services with thousands of endpoints (EndpointSlices of at most 1000, every
+         endpoint with a hostname), for the emulator and as dnsmasq host-records, one query
+         file per Service, and an answer-diff sample (scenario 7).
 """
 
 import argparse
@@ -221,6 +224,49 @@ def cmd_zipf(a):
     print(f"zipf: {a.names} names, TTL {a.ttl_min}-{a.ttl_max} s, s={a.s}, {a.queries} queries")
 
 
+# --------------------------------------------------------------------------------------------
+# large
+
+
+def cmd_large(a):
+    ns = "large"
+    sizes = [int(x) for x in a.sizes.split(",")]
+    items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}]
+    conf = [f"local=/{DOMAIN}/"]
+    check = []
+    base = 0
+    for n in sizes:
+        name = f"big{n}"
+        fq = f"{name}.{ns}.svc.{DOMAIN}"
+        items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                      "spec": {"type": "ClusterIP", "clusterIP": "None",
+                               "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
+        eps = [(f"h{i}", ip4(12, base + i)) for i in range(n)]
+        base += n
+        for k in range(0, n, 1000):  # EndpointSlices hold at most 1000 endpoints
+            items.append({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": f"{name}-{k // 1000}", "namespace": ns, "labels": {
+                    "kubernetes.io/service-name": name,
+                    "endpointslice.kubernetes.io/managed-by": "kube-dns-rs-bench"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [ip], "hostname": h, "conditions": {"ready": True}}
+                              for h, ip in eps[k:k + 1000]],
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+            })
+        conf.extend(f"host-record={fq},{ip}" for _, ip in eps)
+        conf.extend(f"host-record={h}.{fq},{ip}" for h, ip in eps)
+        write_lines(os.path.join(a.out, f"large-queries-{n}.txt"), [f"{fq} A"])
+        check.extend([f"h0.{fq} A", f"h{n - 1}.{fq} A", f"h{n}.{fq} A"])
+        if n * 16 < 65535 - 512:  # the whole set fits in one TCP message (16 bytes per A)
+            check.append(f"{fq} A")
+    with open(os.path.join(a.out, "large-objects.json"), "w", encoding="ascii") as f:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f)
+    write_lines(os.path.join(a.out, "large-dnsmasq.conf"), conf)
+    write_lines(os.path.join(a.out, "large-check.txt"), check)
+    print(f"large: headless Services with {', '.join(map(str, sizes))} endpoints")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -243,9 +289,12 @@ def main():
     z.add_argument("--ttl-min", type=int, default=5)
     z.add_argument("--ttl-max", type=int, default=300)
     z.add_argument("--seed", type=int, default=5)
+    lg = sub.add_parser("large")
+    lg.add_argument("--out", required=True)
+    lg.add_argument("--sizes", default="1000,5000")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    {"hosts": cmd_hosts, "auth": cmd_auth, "zipf": cmd_zipf}[a.cmd](a)
+    {"hosts": cmd_hosts, "auth": cmd_auth, "zipf": cmd_zipf, "large": cmd_large}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@
 //!   name over UDP every [`POLL_INTERVAL`] until the new address is in the answer (p50/p90/p99);
 //! * CPU per query: `dnsperf` against kubedns (saturating by default, or at `--load-qps`), once
 //!   without and once while the updates flow, kubedns CPU from `/proc/<pid>/stat`
-//!   (utime+stime) per answered query. The latency pollers run during the loaded phase.
+//!   (utime+stime) per answered query. The latency pollers run during the loaded phase;
+//! * CPU per endpoint update: the same update stream once more without query load, kubedns CPU
+//!   net of the latency polls (at the unloaded per-query cost) ÷ updates.
 //!
 //! Results go to stdout (human summary) and, with `--csv`, as long-format rows
 //! `scenario,server,metric,value,unit` appended to a CSV the run script turns into tables.
@@ -81,7 +83,7 @@ struct Args {
     /// Endpoint updates per second during the latency phase.
     #[arg(long, default_value_t = 100)]
     update_rate: u32,
-    /// Seconds of each load phase (without, then with updates).
+    /// Seconds of each phase (queries alone, queries with updates, updates alone).
     #[arg(long, default_value_t = 20)]
     phase_secs: u64,
     /// dnsperf rate (queries per second) during both load phases; 0 = saturation
@@ -705,9 +707,19 @@ async fn main() -> anyhow::Result<()> {
         "qps",
     );
     rows.add("cpu_us_per_query_with_updates", cpu_upd, "us");
-    // CPU the updates themselves cost, net of the query load (same rate in both phases).
-    let cpu_per_update = (cpu_s - cpu_idle * answered as f64 / 1e6) * 1e6 / upd.sent.max(1) as f64;
-    rows.add("cpu_us_per_update", cpu_per_update, "us");
+
+    // 7. Updates alone (no query load), so their own cost is not lost in the noise of the
+    // query load: kubedns CPU net of the few latency polls, per update.
+    let c0 = cpu_ticks(k.pid)?;
+    let alone = update_stream(&emu, &specs, &mut pool, k.dns, &args).await?;
+    let c1 = cpu_ticks(k.pid)?;
+    let cpu_alone_us = (c1 - c0) as f64 / tck * 1e6;
+    let polls_us = cpu_idle * alone.poll_queries as f64;
+    rows.add(
+        "cpu_us_per_update",
+        (cpu_alone_us - polls_us).max(0.0) / alone.sent.max(1) as f64,
+        "us",
+    );
     rows.add("peak_rss_mib", mib(status_kib(k.pid, "VmHWM")?), "MiB");
     if let Some(st) = k.proc.try_exit_status() {
         bail!(
