@@ -12,7 +12,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use tokio::time::Instant;
 
-use super::{Cache, CachedMsg, shard_capacities, shard_of};
+use super::{CACHE_SHARDS, Cache, CachedMsg, shard_capacities, shard_count, shard_of};
 use crate::stats::Stats;
 
 /// Distinct keys in the test (more than any capacity tried, to force evictions).
@@ -64,7 +64,7 @@ struct Model {
 
 impl Model {
     fn new(capacity: usize) -> Model {
-        let caps = shard_capacities(capacity);
+        let caps = shard_capacities(capacity, CACHE_SHARDS);
         Model {
             shards: caps.iter().map(|_| VecDeque::new()).collect(),
             caps,
@@ -127,7 +127,7 @@ fn run(capacity: usize, ops: &[Op]) -> Result<(), TestCaseError> {
         .build()
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     rt.block_on(async {
-        let cache = Cache::new(capacity);
+        let cache = Cache::with_shards(capacity, CACHE_SHARDS);
         let stats = Stats::default();
         let mut model = Model::new(capacity);
         for (step, op) in ops.iter().enumerate() {
@@ -204,7 +204,7 @@ fn flood_past_capacity_evicts_the_oldest() {
             k.extend_from_slice(&[0, 1, 0, 1, 0]);
             k
         };
-        let cache = Cache::new(capacity);
+        let cache = Cache::with_shards(capacity, CACHE_SHARDS);
         let stats = Stats::default();
         let now = Instant::now();
         for i in 0..names {
@@ -212,7 +212,7 @@ fn flood_past_capacity_evicts_the_oldest() {
         }
         assert_eq!(cache.len(), capacity);
         assert_eq!(stats.evictions.get(), u64::from(names) - capacity as u64);
-        let caps = shard_capacities(capacity);
+        let caps = shard_capacities(capacity, CACHE_SHARDS);
         let shard = |i: u32| shard_of(&flood_key(i), caps.len());
         let mut newer = vec![0usize; caps.len()];
         for i in (0..names).rev() {
@@ -227,10 +227,17 @@ fn flood_past_capacity_evicts_the_oldest() {
 #[test]
 fn shard_capacities_add_up_exactly() {
     for capacity in [0, 1, 5, 15, 16, 17, 150, 1000, 10_000] {
-        let caps = shard_capacities(capacity);
-        assert_eq!(caps.iter().sum::<usize>(), capacity, "{capacity}");
-        assert!(caps.len() <= super::CACHE_SHARDS);
-        let (min, max) = (caps.iter().min().unwrap(), caps.iter().max().unwrap());
-        assert!(max - min <= 1, "{capacity}: {caps:?}");
+        for shards in [1, 3, CACHE_SHARDS, shard_count(capacity)] {
+            let caps = shard_capacities(capacity, shards);
+            assert_eq!(caps.iter().sum::<usize>(), capacity, "{capacity}");
+            assert!(!caps.is_empty() && caps.len() <= shards);
+            let (min, max) = (caps.iter().min().unwrap(), caps.iter().max().unwrap());
+            assert!(max - min <= 1, "{capacity}: {caps:?}");
+        }
     }
+    // small caches are one exact LRU; large ones use up to CACHE_SHARDS shards
+    assert_eq!(shard_count(1000), 1);
+    assert_eq!(shard_count(2048), 2);
+    assert_eq!(shard_count(10_000), 9);
+    assert_eq!(shard_count(1_000_000), CACHE_SHARDS);
 }

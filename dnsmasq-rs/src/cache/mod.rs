@@ -20,8 +20,13 @@ use crate::wire::{self, QueryInfo};
 pub const SERVFAIL_TTL: u32 = 2;
 /// Cap on negative-answer lifetime (RFC 2308 §5 suggests 1–3 hours; unbound uses 3600).
 pub const NEG_TTL_MAX: u32 = 3600;
-/// Number of independently locked cache shards.
+/// Most independently locked cache shards.
 pub const CACHE_SHARDS: usize = 16;
+/// Fewest entries per shard. A smaller cache is one shard, an exact LRU: each shard evicts on
+/// its own, so splitting a small cache loses hits (16 shards of 62 at `--cache-size=1000`
+/// measured 0.06 % fewer hits than dnsmasq on the Zipf benchmark), and at the rates a cache
+/// that small serves one lock is not contended.
+pub const MIN_SHARD_ENTRIES: usize = 1024;
 
 /// TTL-related settings from the configuration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -270,10 +275,16 @@ fn shard_of(key: &[u8], n: usize) -> usize {
     h as usize % n
 }
 
-/// How `capacity` is split over the shards: at most [`CACHE_SHARDS`] shards whose sizes
-/// differ by at most one and add up to exactly `capacity` (so the cache never holds more).
-fn shard_capacities(capacity: usize) -> Vec<usize> {
-    let n = CACHE_SHARDS.min(capacity.max(1));
+/// How many shards a cache of `capacity` gets: one per [`MIN_SHARD_ENTRIES`], 1 to
+/// [`CACHE_SHARDS`].
+fn shard_count(capacity: usize) -> usize {
+    (capacity / MIN_SHARD_ENTRIES).clamp(1, CACHE_SHARDS)
+}
+
+/// How `capacity` is split over at most `shards` shards whose sizes differ by at most one and
+/// add up to exactly `capacity` (so the cache never holds more).
+fn shard_capacities(capacity: usize, shards: usize) -> Vec<usize> {
+    let n = shards.clamp(1, capacity.max(1));
     (0..n)
         .map(|i| capacity / n + usize::from(i < capacity % n))
         .collect()
@@ -282,7 +293,12 @@ fn shard_capacities(capacity: usize) -> Vec<usize> {
 impl Cache {
     /// `capacity` entries in total; 0 disables caching.
     pub fn new(capacity: usize) -> Cache {
-        let shards = shard_capacities(capacity)
+        Cache::with_shards(capacity, shard_count(capacity))
+    }
+
+    /// `capacity` entries split over at most `shards` shards.
+    pub(crate) fn with_shards(capacity: usize, shards: usize) -> Cache {
+        let shards = shard_capacities(capacity, shards)
             .into_iter()
             .map(|per| Mutex::new(NonZeroUsize::new(per).map(LruCache::new)))
             .collect();
