@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use integration::harness::bins::missing_binaries_for_test as missing_binaries;
+use integration::harness::bins::skip_without_binaries;
 use integration::harness::dns::{answer_ips, rcode};
 use integration::harness::process::{ChildProcess, ProcessSpec};
 use integration::harness::{DnsClient, Stack, StackOptions, Transport, objects, ports, wait};
@@ -84,17 +84,6 @@ async fn dns_client_and_process_handling_against_system_dnsmasq() -> anyhow::Res
         "server still answering after drop"
     );
     Ok(())
-}
-
-fn skip_without_binaries() -> bool {
-    let missing = missing_binaries();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: workspace binaries not built: {missing:?}; run `cargo build --workspace --bins` first"
-    );
-    true
 }
 
 #[tokio::test]

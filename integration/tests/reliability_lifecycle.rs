@@ -12,20 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use integration::harness::bins::missing_binaries_for_test as missing_binaries;
+use integration::harness::bins::skip_without_binaries;
 use integration::harness::dns::answer_ips;
 use integration::harness::{ChildProcess, Stack, StackOptions, wait};
-
-fn skip_without_binaries() -> bool {
-    let missing = missing_binaries();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: workspace binaries not built: {missing:?}; run `cargo build --workspace --bins` first"
-    );
-    true
-}
 
 /// Polls until the child exits or `deadline` passes.
 async fn wait_exit(child: &mut ChildProcess, within: Duration) -> Option<std::process::ExitStatus> {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use integration::harness::bins::missing_binaries_for_test as missing_binaries;
+use integration::harness::bins::skip_without_binaries;
 use integration::harness::{DnsClient, Stack, StackOptions, Transport};
 
 const NOERROR: u8 = 0;
@@ -22,17 +22,6 @@ enum Outcome {
     Drop,
     /// A reply with this RCODE (low 4 bits) and the query's ID.
     Rcode(u8),
-}
-
-fn skip_without_binaries() -> bool {
-    let missing = missing_binaries();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: workspace binaries not built: {missing:?}; run `cargo build --workspace --bins` first"
-    );
-    true
 }
 
 fn header(id: u16, flags: u16, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {

@@ -14,24 +14,13 @@ use anyhow::Context;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
-use integration::harness::bins::missing_binaries_for_test as missing_binaries;
+use integration::harness::bins::skip_without_binaries;
 use integration::harness::dns::{answer_ips, rcode};
 use integration::harness::objects::{self, Addr};
 use integration::harness::{DnsClient, Stack, StackOptions, Transport, wait};
 use serde_json::json;
 
 const NS: &str = "hostile";
-
-fn skip_without_binaries() -> bool {
-    let missing = missing_binaries();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: workspace binaries not built: {missing:?}; run `cargo build --workspace --bins` first"
-    );
-    true
-}
 
 fn fqdn(rel: &str) -> String {
     format!("{rel}.{NS}.svc.cluster.local.")

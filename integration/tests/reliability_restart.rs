@@ -10,20 +10,9 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use integration::harness::bins::missing_binaries_for_test as missing_binaries;
+use integration::harness::bins::skip_without_binaries;
 use integration::harness::dns::{answer_ips, rcode};
 use integration::harness::{DnsClient, Stack, StackOptions, Transport, objects};
-
-fn skip_without_binaries() -> bool {
-    let missing = missing_binaries();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: workspace binaries not built: {missing:?}; run `cargo build --workspace --bins` first"
-    );
-    true
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubedns_restart_behind_running_dnsmasq() -> anyhow::Result<()> {

@@ -4,6 +4,8 @@
 //! row 23 (API failures after the sync: keep serving, stay ready, count errors),
 //! EndpointSlices absent (404) → Endpoints fallback.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use common::{is_watch, list, metric, service, stream};
 use kubedns::cli::EndpointSourceMode;
 use kubedns::metrics::Metrics;
 use kubedns::source::{Sources, SyncGate};
@@ -28,40 +31,8 @@ struct Script {
 
 type Shared = Arc<Mutex<Script>>;
 
-fn service(name: &str, ip: &str) -> String {
-    format!(
-        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","namespace":"default","resourceVersion":"5"}},"spec":{{"type":"ClusterIP","clusterIP":"{ip}","clusterIPs":["{ip}"],"ports":[{{"name":"http","port":80,"protocol":"TCP"}}]}}}}"#
-    )
-}
-
-fn list(kind: &str, rv: &str, items: &[String]) -> Response {
-    let body = format!(
-        r#"{{"apiVersion":"v1","kind":"{kind}","metadata":{{"resourceVersion":"{rv}"}},"items":[{}]}}"#,
-        items.join(",")
-    );
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn stream(lines: Vec<String>, end: bool) -> Response {
-    let items = futures::stream::iter(
-        lines
-            .into_iter()
-            .map(|l| Ok::<_, std::io::Error>(Bytes::from(l + "\n"))),
-    );
-    let body = if end {
-        Body::from_stream(items)
-    } else {
-        use futures::StreamExt;
-        Body::from_stream(items.chain(futures::stream::pending()))
-    };
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 async fn handler(State(s): State<Shared>, uri: Uri, RawQuery(q): RawQuery) -> Response {
-    let watch = q
-        .unwrap_or_default()
-        .split('&')
-        .any(|p| p == "watch=true" || p == "watch=1");
+    let watch = is_watch(&q);
     let mut st = s.lock().unwrap();
     if st.outage {
         let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcd down","code":500}"#;
@@ -79,13 +50,19 @@ async fn handler(State(s): State<Shared>, uri: Uri, RawQuery(q): RawQuery) -> Re
                 list(
                     "ServiceList",
                     "10",
-                    &[service("a", "10.0.0.1"), service("gone", "10.0.0.2")],
+                    &[
+                        service("a", "10.0.0.1", "5"),
+                        service("gone", "10.0.0.2", "5"),
+                    ],
                 )
             } else {
                 list(
                     "ServiceList",
                     "20",
-                    &[service("a", "10.0.0.11"), service("new", "10.0.0.3")],
+                    &[
+                        service("a", "10.0.0.11", "5"),
+                        service("new", "10.0.0.3", "5"),
+                    ],
                 )
             }
         }
@@ -120,15 +97,6 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
-}
-
-fn metric(m: &Metrics, line_prefix: &str) -> f64 {
-    let text = m.encode().unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test]

@@ -10,16 +10,18 @@
 //!   exponential backoff (0.8 s doubling to 30 s, jitter in [d, 2d)), no relist storm, and the
 //!   first successful watch after the outage is applied.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use common::{is_watch, list, metric, service, stream};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use kubedns::cli::EndpointSourceMode;
@@ -34,41 +36,6 @@ use tokio_util::sync::CancellationToken;
 
 fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn list(kind: &str, rv: &str, items: &[String]) -> Response {
-    json(
-        StatusCode::OK,
-        format!(
-            r#"{{"apiVersion":"v1","kind":"{kind}","metadata":{{"resourceVersion":"{rv}"}},"items":[{}]}}"#,
-            items.join(",")
-        ),
-    )
-}
-
-fn service(name: &str, ip: &str, rv: &str) -> String {
-    format!(
-        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","namespace":"default","resourceVersion":"{rv}"}},"spec":{{"type":"ClusterIP","clusterIP":"{ip}","clusterIPs":["{ip}"],"ports":[{{"name":"http","port":80,"protocol":"TCP"}}]}}}}"#
-    )
-}
-
-/// A watch response: these event lines, then the stream stays open.
-fn open_watch(lines: Vec<String>) -> Response {
-    use futures::StreamExt;
-    let items = futures::stream::iter(
-        lines
-            .into_iter()
-            .map(|l| Ok::<_, std::io::Error>(Bytes::from(l + "\n"))),
-    );
-    let body = Body::from_stream(items.chain(futures::stream::pending()));
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn is_watch(q: &Option<String>) -> bool {
-    q.as_deref()
-        .unwrap_or_default()
-        .split('&')
-        .any(|p| p == "watch=true" || p == "watch=1")
 }
 
 fn client(router: Router) -> kube::Client {
@@ -206,7 +173,7 @@ async fn legacy_initial_sync_timeout_exits_at_the_deadline() {
                 "5",
                 &[service("kubernetes", "10.0.0.1", "5")],
             ),
-            ("/api/v1/services", true) => open_watch(vec![]),
+            ("/api/v1/services", true) => stream(vec![], false),
             _ => std::future::pending::<Response>().await,
         }
     });
@@ -264,22 +231,13 @@ async fn outage_api(
                     r#"{{"type":"ADDED","object":{}}}"#,
                     service("b", "10.0.0.2", "11")
                 );
-                open_watch(vec![added])
+                stream(vec![added], false)
             }
         }
         ("/api/v1/endpoints", false) => list("EndpointsList", "10", &[]),
-        ("/api/v1/endpoints", true) => open_watch(vec![]),
+        ("/api/v1/endpoints", true) => stream(vec![], false),
         _ => json(StatusCode::NOT_FOUND, String::new()),
     }
-}
-
-fn metric(m: &Metrics, line_prefix: &str) -> f64 {
-    let text = m.encode().unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// kube-runtime's default watcher backoff before jitter: 0.8 s, doubling, at most 30 s.

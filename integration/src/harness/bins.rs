@@ -90,6 +90,20 @@ pub fn missing_binaries_for_test() -> Vec<&'static str> {
     missing
 }
 
+/// For end-to-end tests: `true` (after printing a `SKIPPED:` line) when the workspace
+/// binaries are not built, so the test returns early; under CI it fails instead
+/// ([`missing_binaries_for_test`]).
+pub fn skip_without_binaries() -> bool {
+    let missing = missing_binaries_for_test();
+    if missing.is_empty() {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED: workspace binaries not built: {missing:?}; run `cargo build --workspace --bins` first"
+    );
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
