@@ -562,17 +562,21 @@ done
 LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
 
 mkdir -p "$RESULTS"
+# Only a full run (every scenario, not --quick) becomes results/latest.* and the README block.
+PUBLISH=0
+[ "$QUICK" = 0 ] && [ "${SCENARIOS[*]}" = "${ALL_SCENARIOS[*]}" ] && PUBLISH=1
 README_ARG=()
-[ "$QUICK" = 1 ] || README_ARG=(--readme "$BENCH_DIR/README.md")
+[ "$PUBLISH" = 0 ] || README_ARG=(--readme "$BENCH_DIR/README.md")
 python3 "$BENCH_DIR/lib/report.py" --rows "$CSV_RAW" --out "$RESULTS/$STAMP" --stamp "$STAMP" \
     --quick "$QUICK" --load "$LOAD_BEFORE/$LOAD_AFTER" "${README_ARG[@]+"${README_ARG[@]}"}" \
     --durations "saturation ${DUR}s, latency ${LAT_DUR}s at ${LAT_QPS} qps, zipf ${ZIPF_SECS}s at ${ZIPF_QPS} qps"
-if command -v gnuplot > /dev/null && [ -s "$RESULTS/$STAMP.dat" ]; then
+# (the chart covers scenarios 1-4 and scale; the .dat file has a header line)
+if command -v gnuplot > /dev/null && [ "$(wc -l < "$RESULTS/$STAMP.dat")" -gt 1 ]; then
     gnuplot -e "datafile='$RESULTS/$STAMP.dat'; outfile='$RESULTS/$STAMP.png'" "$BENCH_DIR/lib/chart.gp" \
         || log "gnuplot failed; no chart"
-    rm -f "$RESULTS/$STAMP.dat"
 fi
-if [ "$QUICK" = 0 ]; then
+rm -f "$RESULTS/$STAMP.dat"
+if [ "$PUBLISH" = 1 ]; then
     for ext in md csv png; do
         if [ -f "$RESULTS/$STAMP.$ext" ]; then cp "$RESULTS/$STAMP.$ext" "$RESULTS/latest.$ext"; fi
     done
