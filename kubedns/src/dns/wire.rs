@@ -11,7 +11,8 @@
 //! min(max(advertised, 512), `max_udp_payload`); TCP 65535. When the message is too large,
 //! the additional section is dropped first (no TC: RFC 2181 §9 says TC is only for data that
 //! was required), then answers/authorities are trimmed to what fits and TC is set. A message
-//! that does not fit in 65535 bytes over TCP becomes SERVFAIL.
+//! that does not fit in 65535 bytes over TCP becomes SERVFAIL. Replies made only of address
+//! records owned by the question are encoded by [`compact`], which compresses every owner.
 
 use std::net::SocketAddr;
 
