@@ -313,7 +313,7 @@ def main():
               f"load average (1 min) before/after: {a.load}")
     md.append(f"- Tools: {vers['dnsmasq']}, unbound {vers['unbound']}, dnsperf {vers['dnsperf'].replace('Version ', '')}")
     md.append(f"- Method: server pinned to CPU 0, dnsperf to CPU 1; CPU/query = server utime+stime "
-              f"(/proc/PID/stat) ÷ answered queries; {a.durations}. Ratios compare servers measured in "
+              f"plus reaped children (/proc/PID/stat) ÷ answered queries; {a.durations}. Ratios compare servers measured in "
               f"this same run. See integration/bench/README.md.")
     md.append("")
     tg = targets(data)
