@@ -255,6 +255,29 @@ start_front() {
     wait_dns "$FRONT_PORT" h0.bench.test A 100 || die "$kind did not start: $(tail -5 "$WORK"/front-"$kind"*.log)"
 }
 
+# start_authority NAME PORT CONF: Debian dnsmasq serving CONF's records (TTL 30, as kubedns) on
+# PORT, pinned to SERVER_CPU -> LAST_PID.
+start_authority() {
+    start "$1" taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$2" --no-resolv --no-hosts \
+        --local-ttl=30 --conf-file="$3" --log-facility="$WORK/$1-q.log"
+}
+
+# start_kubedns_on OBJECTS: the API emulator (client core) seeded with OBJECTS and kubedns on
+# FRONT_PORT (server core), ready and answering PROBE -> EMU_PID, KD_PID.
+start_kubedns_on() {
+    local objects=$1 probe=$2
+    start emulator taskset -c "$CLIENT_CPU" "$REL/kube-apiserver-emulator" --bind "127.0.0.1:$API_PORT" \
+        --manifests "$objects" --no-mirror --history-limit 50000
+    EMU_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$API_PORT/version" 600 || die "emulator did not start: $(tail -5 "$WORK/emulator.log")"
+    start kubedns taskset -c "$SERVER_CPU" "$REL/kubedns" --domain=cluster.local. --dns-port="$FRONT_PORT" \
+        --dns-bind-address=127.0.0.1 --healthz-port="$HZ_PORT" --kube-master-url="http://127.0.0.1:$API_PORT" --v=0
+    KD_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$HZ_PORT/readiness" 1200 || die "kubedns not ready: $(tail -20 "$WORK/kubedns.log")"
+    wait_dns "$FRONT_PORT" "$probe" A || die "kubedns does not answer"
+}
+
 # ---- measurements ----------------------------------------------------------------------------
 # dnsperf_stat FILE KEY -> first number after "KEY:"
 dnsperf_stat() { sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1" | head -1; }
@@ -394,9 +417,7 @@ scenario_auth() {
     local kd=$KD_PID emu=$EMU_PID
     # dnsmasq with the same records on another port, for the answer diff.
     local dm_port=$((FRONT_PORT + 1))
-    start auth-dnsmasq taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
-        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$dm_port" --no-resolv --no-hosts \
-        --local-ttl=30 --conf-file="$WORK/auth-dnsmasq.conf" --log-facility="$WORK/auth-dnsmasq-q.log"
+    start_authority auth-dnsmasq "$dm_port" "$WORK/auth-dnsmasq.conf"
     local dm=$LAST_PID
     wait_dns "$dm_port" "$probe" A || die "dnsmasq (auth) did not start"
     local mism
@@ -415,9 +436,7 @@ scenario_auth() {
     stop "$dm"
     # dnsmasq walks its srv-host list on every query; without SRV records and SRV queries the
     # pair below compares kubedns with dnsmasq's host-record path alone.
-    start auth-dnsmasq-nosrv taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
-        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$dm_port" --no-resolv --no-hosts \
-        --local-ttl=30 --conf-file="$WORK/auth-dnsmasq-nosrv.conf" --log-facility="$WORK/auth-dnsmasq-q.log"
+    start_authority auth-dnsmasq-nosrv "$dm_port" "$WORK/auth-dnsmasq-nosrv.conf"
     dm=$LAST_PID
     wait_dns "$dm_port" "$probe" A || die "dnsmasq (auth, no SRV) did not start"
     saturate auth "dnsmasq (no srv-host; mix without SRV)" "$dm" "$dm_port" "$WORK/auth-queries-nosrv.txt" "${SAT_ARGS[@]}"
@@ -511,21 +530,6 @@ scenario_scale() {
         || die "bench_scale failed (logs in $WORK/scale)"
 }
 
-# start_kubedns_on OBJECTS: the API emulator (client core) seeded with OBJECTS and kubedns on
-# FRONT_PORT (server core), ready and answering PROBE -> EMU_PID, KD_PID.
-start_kubedns_on() {
-    local objects=$1 probe=$2
-    start emulator taskset -c "$CLIENT_CPU" "$REL/kube-apiserver-emulator" --bind "127.0.0.1:$API_PORT" \
-        --manifests "$objects" --no-mirror --history-limit 50000
-    EMU_PID=$LAST_PID
-    wait_http "http://127.0.0.1:$API_PORT/version" 600 || die "emulator did not start: $(tail -5 "$WORK/emulator.log")"
-    start kubedns taskset -c "$SERVER_CPU" "$REL/kubedns" --domain=cluster.local. --dns-port="$FRONT_PORT" \
-        --dns-bind-address=127.0.0.1 --healthz-port="$HZ_PORT" --kube-master-url="http://127.0.0.1:$API_PORT" --v=0
-    KD_PID=$LAST_PID
-    wait_http "http://127.0.0.1:$HZ_PORT/readiness" 1200 || die "kubedns not ready: $(tail -20 "$WORK/kubedns.log")"
-    wait_dns "$FRONT_PORT" "$probe" A || die "kubedns does not answer"
-}
-
 scenario_large() {
     log "scenario large: headless Services with 1000 and 5000 endpoints, kubedns vs dnsmasq"
     gen large --out "$WORK" --sizes 1000,5000 >&2
@@ -533,9 +537,7 @@ scenario_large() {
     probe=$(cut -d' ' -f1 "$q1")
     start_kubedns_on "$WORK/large-objects.json" "$probe"
     local dm_port=$((FRONT_PORT + 1))
-    start large-dnsmasq taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
-        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$dm_port" --no-resolv --no-hosts \
-        --local-ttl=30 --conf-file="$WORK/large-dnsmasq.conf" --log-facility="$WORK/large-dnsmasq-q.log"
+    start_authority large-dnsmasq "$dm_port" "$WORK/large-dnsmasq.conf"
     local dm=$LAST_PID
     wait_dns "$dm_port" "$probe" A || die "dnsmasq (large) did not start"
     row large kubedns answer_mismatches_vs_dnsmasq "$(diff_answers "$FRONT_PORT" "$dm_port" "$WORK/large-check.txt")" count
