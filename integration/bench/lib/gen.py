@@ -48,6 +48,20 @@ def write_lines(path, lines):
             f.write("\n")
 
 
+def endpoint_slice(ns, name, service, port, endpoints):
+    """An IPv4 EndpointSlice of `service` (not managed by the emulator's mirroring) with one
+    named port `http`."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": ns, "labels": {
+            "kubernetes.io/service-name": service,
+            "endpointslice.kubernetes.io/managed-by": "kube-dns-rs-bench"}},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # hosts
 
@@ -95,15 +109,8 @@ def cmd_auth(a):
         items.append({"apiVersion": "v1", "kind": "Service",
                       "metadata": {"name": name, "namespace": ns}, "spec": spec})
         if eps:
-            items.append({
-                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": f"{name}-bench", "namespace": ns, "labels": {
-                    "kubernetes.io/service-name": name,
-                    "endpointslice.kubernetes.io/managed-by": "kube-dns-rs-bench"}},
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in eps],
-                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-            })
+            items.append(endpoint_slice(ns, f"{name}-bench", name, 8080,
+                                        [{"addresses": [ip], "conditions": {"ready": True}} for ip in eps]))
     with open(os.path.join(a.out, "auth-objects.json"), "w", encoding="ascii") as f:
         json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f)
 
@@ -244,16 +251,9 @@ def cmd_large(a):
         eps = [(f"h{i}", ip4(12, base + i)) for i in range(n)]
         base += n
         for k in range(0, n, 1000):  # EndpointSlices hold at most 1000 endpoints
-            items.append({
-                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": f"{name}-{k // 1000}", "namespace": ns, "labels": {
-                    "kubernetes.io/service-name": name,
-                    "endpointslice.kubernetes.io/managed-by": "kube-dns-rs-bench"}},
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": [ip], "hostname": h, "conditions": {"ready": True}}
-                              for h, ip in eps[k:k + 1000]],
-                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
-            })
+            items.append(endpoint_slice(ns, f"{name}-{k // 1000}", name, 80,
+                                        [{"addresses": [ip], "hostname": h, "conditions": {"ready": True}}
+                                         for h, ip in eps[k:k + 1000]]))
         conf.extend(f"host-record={fq},{ip}" for _, ip in eps)
         conf.extend(f"host-record={h}.{fq},{ip}" for h, ip in eps)
         write_lines(os.path.join(a.out, f"large-queries-{n}.txt"), [f"{fq} A"])
