@@ -113,8 +113,8 @@ async fn full_stack_answers_and_follows_the_api() -> anyhow::Result<()> {
         stack.describe()
     );
 
-    stack.emulator.create(objects::namespace("e2e"))?;
-    stack.emulator.create(objects::service(
+    stack.emulator().create(objects::namespace("e2e"))?;
+    stack.emulator().create(objects::service(
         "e2e",
         "web",
         "10.0.0.77",
@@ -131,7 +131,7 @@ async fn full_stack_answers_and_follows_the_api() -> anyhow::Result<()> {
         |m| answer_ips(m) == vec![IpAddr::from([10, 0, 0, 77])],
     )
     .await?;
-    stack.emulator.delete("v1", "Service", "e2e", "web")?;
+    stack.emulator().delete("v1", "Service", "e2e", "web")?;
     Stack::wait_for_answer(
         &stack.kubedns(),
         web,

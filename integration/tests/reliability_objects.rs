@@ -334,7 +334,7 @@ async fn hostile_objects_are_skipped_or_truncated_never_fatal() -> anyhow::Resul
 
     // 1. Arriving as watch events.
     for obj in hostile_objects() {
-        stack.emulator.create(obj)?;
+        stack.emulator().create(obj)?;
     }
     Stack::wait_for_answer(
         &kubedns,

@@ -43,8 +43,8 @@ async fn kubedns_restart_behind_running_dnsmasq() -> anyhow::Result<()> {
 
     // During the outage a Service is created; asking for it through dnsmasq-rs must give
     // SERVFAIL (the upstream is down), never NXDOMAIN.
-    stack.emulator.create(objects::namespace("restart"))?;
-    stack.emulator.create(objects::service(
+    stack.emulator().create(objects::namespace("restart"))?;
+    stack.emulator().create(objects::service(
         "restart",
         "late",
         "10.0.0.88",

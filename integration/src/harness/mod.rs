@@ -20,4 +20,4 @@ pub mod wait;
 pub use bins::{BinaryNotFound, binary_path};
 pub use dns::{DnsClient, Transport};
 pub use process::{ChildProcess, ProcessSpec};
-pub use stack::{Stack, StackOptions};
+pub use stack::{ExternalApi, Stack, StackOptions};

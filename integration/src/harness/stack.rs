@@ -1,4 +1,5 @@
-//! The kube-dns pod on loopback: an in-process emulator plus the real `kubedns`,
+//! The kube-dns pod on loopback: an in-process emulator (or a real API server given by
+//! [`StackOptions::api`], e.g. a [`crate::controlplane::ControlPlane`]) plus the real `kubedns`,
 //! `dnsmasq-rs` (optional) and `healthz` (optional) binaries on ephemeral ports, started with
 //! the legacy manifest's arguments and waited for (kubedns `/readiness` 200, dnsmasq-rs
 //! answering DNS, healthz `/metrics` 200). Dropping the [`Stack`] kills every child.
@@ -29,6 +30,8 @@ pub struct StackOptions {
     pub domain: String,
     /// Emulator settings (bind is forced to 127.0.0.1:0 unless changed).
     pub emulator: EmulatorConfig,
+    /// A real API server to watch instead of starting the emulator.
+    pub api: Option<ExternalApi>,
     /// Start dnsmasq-rs in front of kubedns.
     pub dnsmasq: bool,
     /// Start healthz (sidecar probes + metrics).
@@ -60,6 +63,7 @@ impl Default for StackOptions {
         StackOptions {
             domain: "cluster.local.".into(),
             emulator: EmulatorConfig::default(),
+            api: None,
             dnsmasq: false,
             healthz: false,
             kubedns_args: Vec::new(),
@@ -92,6 +96,25 @@ impl StackOptions {
     }
 }
 
+/// A real API server: kubedns gets `--kubecfg-file` (server URL, CA, bearer token).
+#[derive(Debug, Clone)]
+pub struct ExternalApi {
+    /// The kubeconfig kubedns uses.
+    pub kubeconfig: PathBuf,
+}
+
+impl ExternalApi {
+    /// kubedns authenticated as `who` on `cp`.
+    pub fn control_plane(
+        cp: &crate::controlplane::ControlPlane,
+        who: crate::controlplane::Identity,
+    ) -> Self {
+        ExternalApi {
+            kubeconfig: cp.kubeconfig(who),
+        }
+    }
+}
+
 /// Ports of a running stack.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
@@ -109,8 +132,8 @@ pub struct Ports {
 
 /// A running stack; drop to stop everything.
 pub struct Stack {
-    /// The API emulator (mutate objects, inject faults).
-    pub emulator: Emulator,
+    /// The API emulator (mutate objects, inject faults); `None` on a real API server.
+    emulator: Option<Emulator>,
     /// Ports.
     pub ports: Ports,
     opts: StackOptions,
@@ -200,9 +223,14 @@ pub fn healthz_args(
 impl Stack {
     /// Starts the emulator and the selected binaries and waits until all are ready.
     pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
-        let emulator = Emulator::start(opts.emulator.clone())
-            .await
-            .context("starting the API emulator")?;
+        let emulator = match opts.api {
+            Some(_) => None,
+            None => Some(
+                Emulator::start(opts.emulator.clone())
+                    .await
+                    .context("starting the API emulator")?,
+            ),
+        };
         let logs = tempfile::Builder::new()
             .prefix("kube-dns-rs-stack-")
             .tempdir()
@@ -277,16 +305,28 @@ impl Stack {
     /// (Re)starts kubedns with the stack's ports and waits for `/readiness`.
     pub async fn start_kubedns(&mut self) -> anyhow::Result<()> {
         self.kubedns = None;
+        let kubeconfig = match (&self.emulator, &self.opts.api) {
+            (_, Some(api)) => Some(api.kubeconfig.clone()),
+            // HTTPS or a bearer token: hand kubedns a kubeconfig (CA file + token).
+            (Some(emu), None)
+                if emu.shared().cfg.tls.is_some() || emu.shared().cfg.token.is_some() =>
+            {
+                Some(emu.write_kubeconfig(self.logs.path())?)
+            }
+            _ => None,
+        };
+        let url = self
+            .emulator
+            .as_ref()
+            .map(Emulator::url)
+            .unwrap_or_default();
         let mut args = kubedns_args(
             &self.opts.domain,
             self.ports.kubedns_dns,
             self.ports.kubedns_healthz,
-            &self.emulator.url(),
+            &url,
         );
-        // HTTPS or a bearer token: hand kubedns a kubeconfig (CA file + token) instead.
-        let emu_cfg = &self.emulator.shared().cfg;
-        if emu_cfg.tls.is_some() || emu_cfg.token.is_some() {
-            let kubeconfig = self.emulator.write_kubeconfig(self.logs.path())?;
+        if let Some(kubeconfig) = kubeconfig {
             args.retain(|a| !a.starts_with("--kube-master-url="));
             args.push(format!("--kubecfg-file={}", kubeconfig.display()));
         }
@@ -365,6 +405,16 @@ impl Stack {
         Self::ready_or_explain(&mut child, r).await?;
         self.healthz = Some(child);
         Ok(())
+    }
+
+    /// The API emulator (mutate objects, inject faults).
+    ///
+    /// # Panics
+    /// When the stack runs on a real API server ([`StackOptions::api`]).
+    pub fn emulator(&self) -> &Emulator {
+        self.emulator
+            .as_ref()
+            .expect("this stack runs on a real API server, not the emulator")
     }
 
     /// kubedns's DNS address.

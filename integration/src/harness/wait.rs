@@ -1,5 +1,5 @@
-//! Readiness and polling helpers: a minimal HTTP/1.0 GET (enough for `/readiness`,
-//! `/healthcheck/<label>`, `/metrics`), waiting for an HTTP 200 or a DNS answer, and a
+//! Readiness and polling helpers: a minimal HTTP/1.0 client (GET for `/readiness`,
+//! `/healthcheck/<label>`, `/metrics`; POST for etcd's JSON gateway), waiting for an HTTP 200 or a DNS answer, and a
 //! generic "poll until this holds, with a deadline" used to wait for DNS answers to change.
 
 use std::future::Future;
@@ -24,7 +24,7 @@ const MAX_HTTP_BODY: u64 = 8 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
     /// HTTP request failed.
-    #[error("GET http://{addr}{path}: {message}")]
+    #[error("http://{addr}{path}: {message}")]
     Http {
         /// Server.
         addr: SocketAddr,
@@ -47,6 +47,25 @@ pub enum WaitError {
 
 /// `GET path` over HTTP/1.0; returns (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), WaitError> {
+    http_request(addr, "GET", path, None).await
+}
+
+/// `POST path` with a JSON body over HTTP/1.0; returns (status, body).
+pub async fn http_post_json(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), WaitError> {
+    http_request(addr, "POST", path, Some(body)).await
+}
+
+/// One HTTP/1.0 request (`Connection: close`); returns (status, body).
+async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> Result<(u16, String), WaitError> {
     let err = |message: String| WaitError::Http {
         addr,
         path: path.to_string(),
@@ -56,7 +75,14 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), Wai
         let mut s = TcpStream::connect(addr)
             .await
             .map_err(|e| err(e.to_string()))?;
-        let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
+        match json {
+            Some(b) => req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )),
+            None => req.push_str("\r\n"),
+        }
         s.write_all(req.as_bytes())
             .await
             .map_err(|e| err(e.to_string()))?;
