@@ -381,14 +381,16 @@ async fn all_upstreams_down_is_servfail() {
     let srv = start(Limits::default(), vec![dead.local_addr().expect("a")], None).await;
     let (m, _) = udp(srv.udp, &query(5, "example.com.", RecordType::A, None)).await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
-    // ExternalName whose target cannot be resolved: legacy NODATA
+    // ExternalName whose target cannot be resolved: SERVFAIL keeping the CNAME (legacy
+    // answered NODATA without it; see docs/compat.md)
     let (m, _) = udp(
         srv.udp,
         &query(6, "ext.default.svc.cluster.local.", RecordType::A, None),
     )
     .await;
-    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
-    assert!(m.answers.is_empty());
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].record_type(), RecordType::CNAME);
     // no upstreams at all
     let none = start(Limits::default(), vec![], None).await;
     let (m, _) = udp(none.udp, &query(7, "example.com.", RecordType::A, None)).await;

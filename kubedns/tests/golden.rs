@@ -341,17 +341,25 @@ fn spec_s13_external_name() {
             "real.default.svc.cluster.local. 30 A 10.0.0.7".to_string(),
         ]
     );
-    // in-zone target that does not exist → legacy NODATA (CNAME dropped)
+    // documented deviation: an in-zone target that does not exist keeps the CNAME and
+    // answers NXDOMAIN (RFC 6604; legacy NODATA without the CNAME)
     st.upsert_service(external(
         "default",
         "dangling",
         "nope.default.svc.cluster.local",
     ));
-    assert_nodata(&st, "dangling.default.svc.cluster.local.", RecordType::A);
-    // loops terminate
+    let r = local(&st, "dangling.default.svc.cluster.local.", RecordType::A);
+    assert_eq!(r.rcode, ResponseCode::NXDomain);
+    assert_eq!(
+        rrs(&r),
+        vec!["dangling.default.svc.cluster.local. 30 CNAME nope.default.svc.cluster.local."]
+    );
+    // loops terminate (SERVFAIL with the chain; legacy NODATA)
     st.upsert_service(external("default", "l1", "l2.default.svc.cluster.local"));
     st.upsert_service(external("default", "l2", "l1.default.svc.cluster.local"));
-    assert_nodata(&st, "l1.default.svc.cluster.local.", RecordType::A);
+    let r = local(&st, "l1.default.svc.cluster.local.", RecordType::A);
+    assert_eq!(r.rcode, ResponseCode::ServFail);
+    assert_eq!(r.answers.len(), 2);
     // names below an ExternalName do not exist
     assert_nx(&st, "x.foo.default.svc.cluster.local.", RecordType::A);
 }
@@ -841,7 +849,9 @@ fn table_cluster_ip_rows() {
     let r = local(&st, &format!("_https._tcp.{K}"), RecordType::SRV);
     assert_eq!(data(&r), vec![format!("10 100 443 {K}")]);
     assert_eq!(additional(&r), vec![format!("{K} 10.0.0.1")]);
-    assert_nx(&st, &format!("_tcp.{K}"), RecordType::SRV);
+    // documented deviation: `_tcp.<svc>` is an empty non-terminal (RFC 8020; legacy NXDOMAIN)
+    assert_nodata(&st, &format!("_tcp.{K}"), RecordType::SRV);
+    assert_nx(&st, &format!("_udp.{K}"), RecordType::SRV);
     assert_nx(&st, &format!("_http._tcp.{K}"), RecordType::SRV);
     assert_nx(&st, &format!("_https._udp.{K}"), RecordType::SRV);
     // A on the SRV name: CNAME to the Service + its A
@@ -995,7 +1005,9 @@ fn table_pod_rows() {
     );
     assert_nx(&st, "10-1-2-3.*.pod.cluster.local.", RecordType::A);
     assert_nodata(&st, "10-1-2-3.default.pod.cluster.local.", RecordType::AAAA);
-    assert_nodata(&st, "bogus.default.pod.cluster.local.", RecordType::A);
+    // documented deviation: a first label that is not an address is NXDOMAIN (RFC 8020;
+    // legacy NODATA)
+    assert_nx(&st, "bogus.default.pod.cluster.local.", RecordType::A);
     // legacy crashed here; we answer NODATA
     assert_nodata(&st, "10-1-2-3.default.pod.cluster.local.", RecordType::SRV);
     assert_nodata(&st, "10-1-2-3.default.pod.cluster.local.", RecordType::TXT);

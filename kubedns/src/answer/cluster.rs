@@ -10,7 +10,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::{
-    Answer, MAX_CNAME_CHAIN, Response, SCHEMA_VERSION, SOA_ANSWER_TTL, SOA_NEGATIVE_TTL, finish,
+    Answer, Response, SCHEMA_VERSION, SOA_ANSWER_TTL, SOA_NEGATIVE_TTL, chain, finish,
     lower_labels, ns_record, soa_record,
 };
 use crate::hash::endpoint_hash_label;
@@ -83,67 +83,81 @@ pub(super) fn answer(
 ) -> Answer {
     let ctx = Ctx { view, qname, qtype };
     let found = resolve(&ctx, rel, now);
-    let mut resp = Response::new(ResponseCode::NoError, true, true);
-    let mut current = found;
-    let mut seen: Vec<Name> = vec![qname.clone()];
-    loop {
-        match current {
-            Found::Records(ans, add) => {
-                resp.answers.extend(ans);
-                resp.additionals.extend(add);
+    follow(
+        view,
+        Response::new(ResponseCode::NoError, true, true),
+        found,
+        qtype,
+        now,
+    )
+}
+
+/// Go on with a chain at `name`, inside the cluster domain, with the answer built so far
+/// (the chain that reached it, from the store or from an upstream reply).
+pub(super) fn resume(
+    view: &View,
+    resp: Response,
+    name: &Name,
+    qtype: RecordType,
+    now: u64,
+) -> Answer {
+    let dn = view.domain_name.num_labels() as usize;
+    let labels = lower_labels(name);
+    let rel: Vec<&str> = labels[..labels.len().saturating_sub(dn)]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let ctx = Ctx {
+        view,
+        qname: name,
+        qtype,
+    };
+    let found = resolve(&ctx, &rel, now);
+    follow(view, resp, found, qtype, now)
+}
+
+/// Add what was found for the last name of the chain in `resp` (RFC 1034 §4.3.2 step 3a:
+/// a CNAME is copied and its target looked up in turn). The RCODE and the SOA are those of
+/// the last name (RFC 6604 §2, RFC 2308 §3); see [`super::chain`] for the limit and loops.
+fn follow(view: &View, mut resp: Response, found: Found, qtype: RecordType, now: u64) -> Answer {
+    match found {
+        Found::Records(ans, add) => {
+            resp.answers.extend(ans);
+            resp.additionals.extend(add);
+            Answer::Local(finish(resp))
+        }
+        Found::Cname(rec, target) => {
+            resp.answers.push(*rec);
+            if qtype == RecordType::CNAME {
                 return Answer::Local(finish(resp));
             }
-            Found::Cname(rec, target) => {
-                resp.answers.push(*rec);
-                if qtype == RecordType::CNAME {
-                    return Answer::Local(finish(resp));
-                }
-                let dn = view.domain_name.num_labels() as usize;
-                let tl = lower_labels(&target);
-                let in_zone = view.domain_name.zone_of(&target);
-                if !in_zone {
-                    return Answer::Chase {
-                        response: resp,
-                        target,
-                        qtype,
-                    };
-                }
-                if seen.contains(&target) || seen.len() > MAX_CNAME_CHAIN {
-                    return Answer::Local(negative(view, ResponseCode::NoError, now));
-                }
-                seen.push(target.clone());
-                let sub = Ctx {
-                    view,
-                    qname: &target,
+            if chain::check(&resp, &target).is_err() {
+                return Answer::Local(chain::servfail(resp));
+            }
+            if !view.domain_name.zone_of(&target) {
+                return Answer::Chase {
+                    response: resp,
+                    target,
                     qtype,
                 };
-                let trel: Vec<&str> = tl[..tl.len().saturating_sub(dn)]
-                    .iter()
-                    .map(String::as_str)
-                    .collect();
-                current = match resolve(&sub, &trel, now) {
-                    // legacy: a CNAME whose target does not resolve is answered NODATA
-                    Found::NoData | Found::NxDomain => {
-                        return Answer::Local(negative(view, ResponseCode::NoError, now));
-                    }
-                    other => other,
-                };
             }
-            Found::NoData => return Answer::Local(negative(view, ResponseCode::NoError, now)),
-            Found::NxDomain => return Answer::Local(negative(view, ResponseCode::NXDomain, now)),
-            Found::ServFail => {
-                return Answer::Local(Response::new(ResponseCode::ServFail, false, true));
-            }
+            // bounded: every hop adds a CNAME, and `check` stops the chain past the limit
+            resume(view, resp, &target, qtype, now)
         }
+        Found::NoData => Answer::Local(negative(view, resp, ResponseCode::NoError, now)),
+        Found::NxDomain => Answer::Local(negative(view, resp, ResponseCode::NXDomain, now)),
+        Found::ServFail => Answer::Local(chain::servfail(resp)),
     }
 }
 
-/// NODATA / NXDOMAIN with the SOA in the authority section (RFC 2308 §3). AA=1 also for
-/// NXDOMAIN (RFC 1035 §4.3.1; legacy sent AA=0).
-fn negative(view: &View, rcode: ResponseCode, now: u64) -> Response {
-    let mut r = Response::new(rcode, true, true);
+/// NODATA / NXDOMAIN (after the chain in `resp`, if any) with the SOA in the authority
+/// section (RFC 2308 §3). AA=1 also for NXDOMAIN (RFC 1035 §4.3.1; legacy sent AA=0).
+fn negative(view: &View, mut r: Response, rcode: ResponseCode, now: u64) -> Response {
+    r.rcode = rcode;
+    r.authoritative = true;
+    r.recursion_available = true;
     r.authorities.push(soa_record(view, SOA_NEGATIVE_TTL, now));
-    r
+    finish(r)
 }
 
 fn resolve(ctx: &Ctx<'_>, rel: &[&str], now: u64) -> Found {
@@ -179,11 +193,8 @@ fn resolve(ctx: &Ctx<'_>, rel: &[&str], now: u64) -> Found {
         "svc" | "*" => {
             // A leading `*` stands for the name below it (legacy treecache: a trailing
             // wildcard returns the entries of the node reached so far).
-            let rel = if n >= 3 && rel[0] == "*" {
-                &rel[1..]
-            } else {
-                rel
-            };
+            let stripped = n >= 3 && rel[0] == "*";
+            let rel = if stripped { &rel[1..] } else { rel };
             match rel.len() {
                 2 => {
                     if ctx.view.zone.namespace_exists(rel[0]) {
@@ -194,6 +205,12 @@ fn resolve(ctx: &Ctx<'_>, rel: &[&str], now: u64) -> Found {
                 }
                 3 => service(ctx, rel[1], rel[0]),
                 4 => match endpoint(ctx, rel[2], rel[1], rel[0]) {
+                    // RFC 8020: `_<proto>.<svc>` is an empty non-terminal when a
+                    // `_<port>._<proto>.<svc>` name exists below it (a literal `*` label
+                    // has nothing below it, as in legacy)
+                    Found::NxDomain if !stripped && has_proto(ctx, rel[2], rel[1], rel[0]) => {
+                        Found::NoData
+                    }
                     // legacy: local records first, then the federation rule
                     Found::NxDomain
                         if last == "svc" && ctx.view.config.federations.contains_key(rel[2]) =>
@@ -211,6 +228,8 @@ fn resolve(ctx: &Ctx<'_>, rel: &[&str], now: u64) -> Found {
 }
 
 /// `a-b-c-d.<ns>.pod.<zone>`: arithmetic, no existence check (legacy `pods insecure`).
+/// Only the dashed IPv4 form exists: any other first label is NXDOMAIN (RFC 8020; legacy
+/// answered NODATA), as is everything below a pod name.
 fn pod(ctx: &Ctx<'_>, rel: &[&str]) -> Found {
     if rel.iter().any(|l| l.contains('*')) {
         return Found::NxDomain;
@@ -218,10 +237,11 @@ fn pod(ctx: &Ctx<'_>, rel: &[&str]) -> Found {
     match rel.len() {
         2 => Found::NoData,
         3 => match (ctx.qtype, parse_dashed_ipv4(rel[0])) {
+            (_, None) => Found::NxDomain,
             (RecordType::A, Some(ip)) => {
                 Found::Records(vec![ctx.addr(ctx.qname, IpAddr::V4(ip))], vec![])
             }
-            _ => Found::NoData,
+            (_, Some(_)) => Found::NoData,
         },
         _ => Found::NxDomain,
     }
@@ -340,29 +360,65 @@ fn service(ctx: &Ctx<'_>, ns: &str, name: &str) -> Found {
 }
 
 /// `<label>.<svc>.<ns>.svc.<zone>`: a headless endpoint by hostname or hash label, or a
-/// ClusterIP by its hash label (the target of port-less SRV records).
+/// ClusterIP by its hash label (the target of port-less SRV records). `SRV` on such a name
+/// is the legacy port-less SRV pointing at the name itself (`10 <w> 0 <name>.`, skydns
+/// builds it from the entry's key), with its addresses in the additional section.
 fn endpoint(ctx: &Ctx<'_>, ns: &str, svc: &str, label: &str) -> Found {
-    let mut ips: Vec<IpAddr> = Vec::new();
+    let mut found: Vec<(Option<Name>, IpAddr)> = Vec::new();
     for e in ctx.view.zone.services_matching(ns, svc) {
-        match &e.kind {
-            EntryKind::Headless { endpoints, .. } => {
-                ips.extend(
-                    endpoints
-                        .iter()
-                        .filter(|ep| &*ep.label == label)
-                        .map(|ep| ep.ip),
-                );
-            }
-            EntryKind::ClusterIp { ips: cips, .. } => {
-                ips.extend(cips.iter().filter(|ip| endpoint_hash_label(**ip) == label));
-            }
-            EntryKind::ExternalName(_) => {}
+        let ips: Vec<IpAddr> = match &e.kind {
+            EntryKind::Headless { endpoints, .. } => endpoints
+                .iter()
+                .filter(|ep| &*ep.label == label)
+                .map(|ep| ep.ip)
+                .collect(),
+            EntryKind::ClusterIp { ips: cips, .. } => cips
+                .iter()
+                .filter(|ip| endpoint_hash_label(**ip) == label)
+                .copied()
+                .collect(),
+            EntryKind::ExternalName(_) => Vec::new(),
+        };
+        if ips.is_empty() {
+            continue;
         }
+        let target = ctx.svc_name(&e).and_then(|base| {
+            Name::from_ascii(label)
+                .and_then(|l| l.append_domain(&base))
+                .ok()
+        });
+        found.extend(ips.into_iter().map(|ip| (target.clone(), ip)));
     }
-    if ips.is_empty() {
+    if found.is_empty() {
         return Found::NxDomain;
     }
-    records_or_nodata(ctx.addrs_for_qtype(ctx.qname, ips.into_iter()))
+    if ctx.qtype == RecordType::SRV {
+        let targets = found
+            .into_iter()
+            .filter_map(|(t, ip)| t.map(|t| (0, t, vec![ip])))
+            .collect();
+        return srv_records(ctx, targets);
+    }
+    records_or_nodata(ctx.addrs_for_qtype(ctx.qname, found.into_iter().map(|(_, ip)| ip)))
+}
+
+/// Whether some `_<port>._<proto_label>.<svc>.<ns>.svc` name exists (an SRV record with
+/// that protocol), which makes `_<proto_label>.<svc>…` an empty non-terminal.
+fn has_proto(ctx: &Ctx<'_>, ns: &str, svc: &str, proto_label: &str) -> bool {
+    let Some(proto) = proto_label.strip_prefix('_').and_then(Proto::parse) else {
+        return false;
+    };
+    ctx.view
+        .zone
+        .services_matching(ns, svc)
+        .iter()
+        .any(|e| match &e.kind {
+            EntryKind::ClusterIp { ports, .. } => ports.iter().any(|p| p.proto == proto),
+            EntryKind::Headless { ports, srv, .. } => srv
+                .iter()
+                .any(|(pi, _)| ports.get(*pi as usize).is_some_and(|p| p.proto == proto)),
+            EntryKind::ExternalName(_) => false,
+        })
 }
 
 /// `_<port>._<proto>.<svc>.<ns>.svc.<zone>` (spec §2.3.2, §2.4.2).

@@ -12,8 +12,10 @@
 //! 6. cluster names → [`cluster`] (SERVFAIL until the initial sync).
 //!
 //! Final assembly de-duplicates identical RRs and lowers all answer TTLs to their minimum
-//! (legacy behaviour), and adds the SOA to negative answers (RFC 2308 §3, TTL 60).
+//! (legacy behaviour), and adds the SOA to negative answers (RFC 2308 §3, TTL 60). CNAME
+//! chains that leave the cluster zone are completed by [`continue_chase`] (module `chain`).
 
+mod chain;
 mod cluster;
 #[cfg(test)]
 mod tests;
@@ -21,9 +23,11 @@ mod tests;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{NS, PTR, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+pub use chain::{MAX_CNAME_CHAIN, continue_chase};
 
 use crate::names::parse_reverse;
 use crate::store::View;
@@ -32,8 +36,6 @@ use crate::store::View;
 pub const SOA_ANSWER_TTL: u32 = 3600;
 /// TTL of the SOA in the authority section of negative answers (and its MINIMUM field).
 pub const SOA_NEGATIVE_TTL: u32 = 60;
-/// Longest in-zone CNAME chain followed (ExternalName → in-cluster name → …).
-pub const MAX_CNAME_CHAIN: usize = 8;
 /// Schema version of the Kubernetes DNS specification implemented (`dns-version` TXT).
 pub const SCHEMA_VERSION: &str = "1.1.0";
 
@@ -76,7 +78,7 @@ pub enum Answer {
     /// Relay the query to the upstream servers.
     Forward,
     /// Answer with `response` (a CNAME chain) completed by resolving `target` upstream
-    /// (ExternalName / federation targets outside the cluster domain); see [`complete_chase`].
+    /// (ExternalName / federation targets outside the cluster domain); see [`continue_chase`].
     Chase {
         /// The CNAME chain so far.
         response: Response,
@@ -280,30 +282,4 @@ fn first_by_record(v: &[Record]) -> Vec<bool> {
     v.iter()
         .map(|r| seen.insert((&r.name, r.dns_class, &r.data)))
         .collect()
-}
-
-/// Complete a [`Answer::Chase`] with the upstream reply for the target (`None` when the
-/// upstream failed). Answers found are appended with their TTL forced to the record TTL;
-/// if the target does not resolve, the legacy result is NODATA (CNAME dropped) with the SOA.
-pub fn complete_chase(
-    view: &View,
-    mut response: Response,
-    upstream: Option<&Message>,
-    now_unix: u64,
-) -> Response {
-    let found: Vec<Record> = upstream
-        .filter(|m| m.metadata.response_code == ResponseCode::NoError)
-        .map(|m| m.answers.clone())
-        .unwrap_or_default();
-    if found.is_empty() {
-        let mut r = Response::new(ResponseCode::NoError, true, true);
-        r.authorities
-            .push(soa_record(view, SOA_NEGATIVE_TTL, now_unix));
-        return r;
-    }
-    for mut rec in found {
-        rec.ttl = view.ttl;
-        response.answers.push(rec);
-    }
-    finish(response)
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::store::Store;
+use hickory_proto::op::Message;
 use hickory_proto::rr::rdata::{A, CNAME};
 
 fn name(s: &str) -> Name {
@@ -66,7 +67,7 @@ fn dedup_keeps_the_first_of_each_record_in_order() {
 }
 
 #[test]
-fn chase_completion_forces_ttl_and_failure_is_nodata() {
+fn chase_completion_caps_ttls_and_failure_keeps_the_alias() {
     let st = Store::new("cluster.local.");
     let view = st.view();
     let cname = Record::from_rdata(
@@ -84,11 +85,27 @@ fn chase_completion_forces_ttl_and_failure_is_nodata() {
         3000,
         RData::A(A([192, 0, 2, 1].into())),
     ));
-    let done = complete_chase(&view, base.clone(), Some(&up), 0);
+    let target = name("foo.example.com.");
+    let Answer::Local(done) =
+        continue_chase(&view, base.clone(), &target, RecordType::A, Some(&up), 0)
+    else {
+        panic!("final answer expected")
+    };
     assert_eq!(done.answers.len(), 2);
     assert!(done.answers.iter().all(|r| r.ttl == 30));
-    let failed = complete_chase(&view, base, None, 7200);
-    assert_eq!(failed.rcode, ResponseCode::NoError);
-    assert!(failed.answers.is_empty());
-    assert_eq!(failed.authorities[0].ttl, SOA_NEGATIVE_TTL);
+    // a short upstream TTL is kept, never raised (and the CNAME is lowered with it)
+    up.answers[0].ttl = 5;
+    let Answer::Local(short) =
+        continue_chase(&view, base.clone(), &target, RecordType::A, Some(&up), 0)
+    else {
+        panic!("final answer expected")
+    };
+    assert!(short.answers.iter().all(|r| r.ttl == 5));
+    let Answer::Local(failed) = continue_chase(&view, base, &target, RecordType::A, None, 7200)
+    else {
+        panic!("final answer expected")
+    };
+    assert_eq!(failed.rcode, ResponseCode::ServFail);
+    assert_eq!(failed.answers.len(), 1, "the CNAME stays");
+    assert!(failed.authorities.is_empty());
 }

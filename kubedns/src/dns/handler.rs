@@ -301,21 +301,70 @@ impl Shared {
                 }
             }
             Some((response, cq)) => {
-                let reply = self
-                    .forwarder
-                    .forward(upstreams, &cq, true, false, p.tcp)
-                    .await;
-                let decoded = match &reply {
-                    Ok(b) => decode_reply(b),
-                    Err(err) => {
-                        debug!(%err, target = %cq.name(), "ExternalName target lookup failed");
-                        None
-                    }
-                };
-                let view = self.store.view();
-                let r = answer::complete_chase(&view, response, decoded.as_ref(), now_unix());
+                let r = self.chase(upstreams, response, cq, p.tcp).await;
                 let msg = wire::build_response(&p.q, r, self.limits.max_udp_payload);
                 self.finish(msg, limit, p.system, qtype, p.start)
+            }
+        }
+    }
+
+    /// Complete a CNAME chain that left the cluster zone, one upstream question at a time
+    /// ([`answer::continue_chase`]). Every further question follows at least one more CNAME,
+    /// so at most [`answer::MAX_CNAME_CHAIN`] + 1 are asked. Never stored in the reply
+    /// caches: the answer depends on upstream data.
+    async fn chase(
+        &self,
+        upstreams: &[SocketAddr],
+        mut response: Response,
+        mut cq: Query,
+        tcp: bool,
+    ) -> Response {
+        loop {
+            let mut reply = self
+                .forwarder
+                .forward(upstreams, &cq, true, false, tcp)
+                .await;
+            if !tcp
+                && reply
+                    .as_ref()
+                    .is_ok_and(|b| b.get(2).is_some_and(|f| f & 0x02 != 0))
+            {
+                // a truncated reply may miss the end of the chain (RFC 2181 §9): ask over TCP
+                reply = self
+                    .forwarder
+                    .forward(upstreams, &cq, true, false, true)
+                    .await;
+            }
+            let decoded = match &reply {
+                Ok(b) => decode_reply(b),
+                Err(err) => {
+                    debug!(%err, target = %cq.name(), "CNAME target lookup failed");
+                    None
+                }
+            };
+            let view = self.store.view();
+            match answer::continue_chase(
+                &view,
+                response,
+                cq.name(),
+                cq.query_type(),
+                decoded.as_ref(),
+                now_unix(),
+            ) {
+                Answer::Local(r) => return r,
+                Answer::Chase {
+                    response: next,
+                    target,
+                    qtype,
+                } => {
+                    response = next;
+                    cq = Query::query(target, qtype);
+                    cq.set_query_class(DNSClass::IN);
+                }
+                // continue_chase never forwards; fail closed if that ever changes
+                Answer::Forward => {
+                    return Response::new(ResponseCode::ServFail, false, true);
+                }
             }
         }
     }
