@@ -2,7 +2,8 @@
 //! `manifests/legacy/` runs unchanged as a simulated pod. The Deployment or
 //! ReplicationController is parsed, each container's image is mapped to a workspace binary,
 //! and the binaries are started with the container's exact `args` and `env` inside a network
-//! namespace, against an in-process API emulator on the host end of a veth pair. Then every
+//! namespace, against the real control plane (kube-apiserver on the host end of a veth pair,
+//! reached with in-cluster configuration as kubelet provides it). Then every
 //! declared probe must pass, cluster, headless, ExternalName, stub-domain and upstream names
 //! must resolve over UDP and TCP on the pod IP, and a ConfigMap change must be applied by
 //! kubedns and dnsmasq-rs without a failed query. See docs/dropin.md.

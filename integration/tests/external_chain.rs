@@ -438,10 +438,10 @@ async fn external_chains_against_an_adversarial_upstream() -> anyhow::Result<()>
     opts.healthz = false;
     opts.kubedns_args.push(format!("--nameservers={up_addr}"));
     let stack = Stack::start(opts).await?;
-    stack.emulator.create(objects::namespace(NS))?;
+    stack.emulator().create(objects::namespace(NS))?;
     for (svc, target) in &services {
         stack
-            .emulator
+            .emulator()
             .create(objects::external_name_service(NS, svc, target))?;
     }
     let slow = |addr| DnsClient {

@@ -208,7 +208,7 @@ async fn config_map_mode_and_the_federation_node_watch() -> anyhow::Result<()> {
     let Some(cp) = control_plane(api_only()).await? else {
         return Ok(());
     };
-    node(&cp)?;
+    cp.ensure_node(integration::controlplane::TEST_NODE)?;
     let mut stack = stack_on(
         &cp,
         Identity::Admin,

@@ -110,17 +110,25 @@ impl K8sBinaries {
     }
 }
 
-/// For tests that need the control plane: `true` (after printing one `SKIPPED:` line) when
-/// `release` is not built, so the test returns early. Under CI (`CI` set) a missing control
-/// plane fails the test instead: `.ci/run` builds it, so absence there is a bug.
-pub fn skip_without_control_plane(release: Release) -> bool {
-    let Some(what) = missing(release) else {
-        return false;
+/// The control plane of `release` as test requirements (one per binary), for
+/// [`serverkit::require::need`]: under CI a missing build fails the test, outside CI it skips
+/// with one line.
+pub fn control_plane_needs(release: Release) -> Vec<serverkit::require::Need> {
+    let dir = bin_dir(release);
+    let script = match release {
+        Release::Primary => "primary",
+        Release::Older => "older",
     };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but {what} is missing"
-    );
-    eprintln!("SKIPPED: missing {what}");
-    true
+    CONTROL_PLANE_BINARIES
+        .iter()
+        .map(|b| {
+            serverkit::require::Need::file(
+                dir.join(b),
+                format!(
+                    "`{b}` of the control plane built from source \
+                     (run `bash integration/k8s/build.sh {script}`)"
+                ),
+            )
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 //! service-account key pair, a static token file, `--authorization-mode=Node,RBAC` so the
 //! bootstrap roles such as `system:kube-dns` are real) and, optionally,
 //! kube-controller-manager with the endpoint, endpointslice, namespace and serviceaccount
-//! controllers, so Endpoints and EndpointSlices come from the real controllers. The binaries
+//! controllers ([`ENDPOINT_CONTROLLERS`]), so Endpoints and EndpointSlices come from the real controllers. The binaries
 //! come from `integration/k8s/build.sh` ([`bins`]). One kubeconfig per [`Identity`]; every
 //! process is killed by PID (its process group) when the [`ControlPlane`] drops, also on panic.
 //!
@@ -40,9 +40,22 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 pub const SERVICE_CIDR: &str = "10.0.0.0/16,fd00:10:96::/108";
 /// The `kubernetes` Service's ClusterIP for [`SERVICE_CIDR`].
 pub const KUBERNETES_SERVICE_IP: &str = "10.0.0.1";
-/// Controllers kube-controller-manager runs when [`ControlPlaneOptions::controllers`] is set.
-pub const CONTROLLERS: &str =
-    "endpoint,endpointslice,endpointslicemirroring,namespace,serviceaccount,garbagecollector";
+/// Controllers that make Endpoints and EndpointSlices from Pods, as in a cluster, plus what
+/// namespaces, ServiceAccounts and extra ServiceCIDRs need.
+pub const ENDPOINT_CONTROLLERS: &str = "endpoints-controller,endpointslice-controller,\
+    endpointslice-mirroring-controller,namespace-controller,serviceaccount-controller,\
+    garbage-collector-controller,service-cidr-controller";
+/// Controllers for fixtures that write their own Endpoints/EndpointSlices (the endpoint
+/// controllers would replace them): namespaces, ServiceAccounts, extra ServiceCIDRs.
+pub const BASIC_CONTROLLERS: &str =
+    "namespace-controller,serviceaccount-controller,service-cidr-controller";
+
+/// The Node test Pods are scheduled to ([`ControlPlane::schedule_and_ready`]).
+pub const TEST_NODE: &str = "node-a";
+/// `topology.kubernetes.io/zone` of [`TEST_NODE`].
+pub const TEST_ZONE: &str = "z1";
+/// `topology.kubernetes.io/region` of [`TEST_NODE`].
+pub const TEST_REGION: &str = "r1";
 
 /// Who a kubeconfig or token authenticates as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,8 +111,9 @@ impl Identity {
 pub struct ControlPlaneOptions {
     /// Which pinned release.
     pub release: Release,
-    /// Also run kube-controller-manager ([`CONTROLLERS`]).
-    pub controllers: bool,
+    /// Run kube-controller-manager with these controllers (`--controllers`), e.g.
+    /// [`ENDPOINT_CONTROLLERS`]; `None`: no controllers.
+    pub controllers: Option<&'static str>,
     /// Address kube-apiserver binds (default loopback; a netns test uses its veth address).
     pub bind: IpAddr,
     /// Extra IPs for the serving certificate.
@@ -112,7 +126,7 @@ impl Default for ControlPlaneOptions {
     fn default() -> Self {
         ControlPlaneOptions {
             release: Release::Primary,
-            controllers: false,
+            controllers: None,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             extra_sans: Vec::new(),
             apiserver_args: Vec::new(),
@@ -124,7 +138,7 @@ impl ControlPlaneOptions {
     /// With kube-controller-manager.
     pub fn with_controllers() -> Self {
         ControlPlaneOptions {
-            controllers: true,
+            controllers: Some(ENDPOINT_CONTROLLERS),
             ..Self::default()
         }
     }
@@ -197,8 +211,8 @@ impl ControlPlane {
         }
         cp.start_etcd().await?;
         cp.start_apiserver().await?;
-        if cp.opts.controllers {
-            cp.start_controller_manager().await?;
+        if let Some(controllers) = cp.opts.controllers {
+            cp.start_controller_manager(controllers).await?;
         }
         tracing::info!(
             versions = %cp.versions(),
@@ -305,16 +319,27 @@ impl ControlPlane {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// `kubectl apply -f -` with `yaml` on stdin, as the admin.
+    /// `kubectl apply -f -` with `yaml` (or JSON) on stdin, as the admin.
     pub fn kubectl_apply(&self, yaml: &str) -> anyhow::Result<String> {
+        self.kubectl_stdin(["apply", "-f", "-"], yaml)
+    }
+
+    /// Runs kubectl as the admin with `input` on stdin; fails unless it exits 0.
+    pub fn kubectl_stdin<I, S>(&self, args: I, input: &str) -> anyhow::Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
         use std::io::Write as _;
         use std::process::{Command, Stdio};
+        let args: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
         let mut child = Command::new(self.bins.path("kubectl"))
             .arg(format!(
                 "--kubeconfig={}",
                 self.kubeconfig(Identity::Admin).display()
             ))
-            .args(["apply", "-f", "-"])
+            .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -323,15 +348,70 @@ impl ControlPlane {
             .stdin
             .take()
             .context("kubectl stdin")?
-            .write_all(yaml.as_bytes())?;
+            .write_all(input.as_bytes())?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
             bail!(
-                "kubectl apply failed: {}",
+                "kubectl {args:?} failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Creates the Node `name` (what a kubelet registers) with zone/region labels, if absent.
+    pub fn ensure_node(&self, name: &str) -> anyhow::Result<()> {
+        self.kubectl_apply(&format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    \
+             topology.kubernetes.io/zone: {TEST_ZONE}\n    topology.kubernetes.io/region: {TEST_REGION}\n"
+        ))?;
+        Ok(())
+    }
+
+    /// Does for an existing Pod what the scheduler and a kubelet would: binds it to
+    /// [`TEST_NODE`] (the `binding` subresource) and reports it Running and Ready with `ip`
+    /// (the `status` subresource), so the endpoint controllers include it.
+    pub fn schedule_and_ready(&self, ns: &str, pod: &str, ip: &str) -> anyhow::Result<()> {
+        self.ensure_node(TEST_NODE)?;
+        let bound = self.kubectl_ok([
+            "-n",
+            ns,
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.spec.nodeName}",
+        ])?;
+        if bound.trim().is_empty() {
+            let binding = format!(
+                r#"{{"apiVersion":"v1","kind":"Binding","metadata":{{"name":"{pod}"}},"target":{{"apiVersion":"v1","kind":"Node","name":"{TEST_NODE}"}}}}"#
+            );
+            self.kubectl_stdin(
+                [
+                    "create",
+                    "--raw",
+                    &format!("/api/v1/namespaces/{ns}/pods/{pod}/binding"),
+                    "-f",
+                    "-",
+                ],
+                &binding,
+            )?;
+        }
+        let status = format!(
+            r#"{{"status":{{"phase":"Running","podIP":"{ip}","podIPs":[{{"ip":"{ip}"}}],"conditions":[{{"type":"Ready","status":"True"}}]}}}}"#
+        );
+        self.kubectl_ok([
+            "-n",
+            ns,
+            "patch",
+            "pod",
+            pod,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ])?;
+        Ok(())
     }
 
     fn spec(&self, name: &str, args: Vec<String>) -> ProcessSpec {
@@ -442,13 +522,13 @@ impl ControlPlane {
         self.apiserver.is_some()
     }
 
-    async fn start_controller_manager(&mut self) -> anyhow::Result<()> {
+    async fn start_controller_manager(&mut self, controllers: &str) -> anyhow::Result<()> {
         let kubeconfig = self.kubeconfig(Identity::Admin);
         let args = vec![
             format!("--kubeconfig={}", kubeconfig.display()),
             format!("--authentication-kubeconfig={}", kubeconfig.display()),
             format!("--authorization-kubeconfig={}", kubeconfig.display()),
-            format!("--controllers={CONTROLLERS}"),
+            format!("--controllers={controllers}"),
             "--leader-elect=false".into(),
             "--bind-address=127.0.0.1".into(),
             format!("--secure-port={}", free_tcp_port()?),

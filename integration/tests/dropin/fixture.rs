@@ -1,5 +1,5 @@
 //! The fixed data of a drop-in run: the names queried, the answers expected (cluster data
-//! from the emulator seed and manifests/examples/demo-cluster.yaml; TEST-NET-2 addresses for
+//! from kube-apiserver's `kubernetes` Service and manifests/examples/demo-cluster.yaml; TEST-NET-2 addresses for
 //! the fake resolvers, never contacted), ports, and time bounds.
 
 use std::net::Ipv4Addr;
@@ -23,6 +23,9 @@ pub const MIN_STABLE_QUERIES: u64 = 20;
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 pub const DOMAIN: &str = "cluster.local";
+/// The Service range of the demo cluster and of kube-dns.yaml's ClusterIP, added to the
+/// control plane as a ServiceCIDR.
+pub const DEMO_SERVICE_CIDR: &str = "10.96.0.0/16";
 pub const KUBERNETES_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const TEST_SERVICE: (&str, &str, Ipv4Addr) =
     ("default", "dropin-test", Ipv4Addr::new(10, 0, 0, 77));

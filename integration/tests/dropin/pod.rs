@@ -79,6 +79,8 @@ pub struct PodTemplate {
     pub probes: Vec<Probe>,
     /// `dnsPolicy`.
     pub dns_policy: Option<String>,
+    /// `serviceAccountName` (`None`: the namespace's `default`, as kubelet mounts it).
+    pub service_account: Option<String>,
     /// Pod-level `securityContext`.
     pub security: SecurityContext,
 }
@@ -293,6 +295,10 @@ pub fn pod_template(docs: &[Value]) -> anyhow::Result<PodTemplate> {
         config_map_volumes,
         probes,
         dns_policy: spec["dnsPolicy"].as_str().map(str::to_string),
+        service_account: spec["serviceAccountName"]
+            .as_str()
+            .or_else(|| spec["serviceAccount"].as_str())
+            .map(str::to_string),
         security,
     })
 }

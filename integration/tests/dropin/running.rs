@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use hickory_proto::rr::RecordType;
-use integration::emulator::Emulator;
+use integration::controlplane::ControlPlane;
 use integration::harness::process::{ChildProcess, ProcessSpec};
 use integration::harness::{Transport, binary_path, objects, wait};
 use serde_json::json;
@@ -97,8 +97,8 @@ pub struct Pod {
     pub net: PodNet,
     /// ConfigMap volumes: (ConfigMap name, directory).
     pub volumes: Vec<(String, ConfigMapDir)>,
-    /// The API emulator on the host veth address.
-    pub emulator: Emulator,
+    /// The real control plane, kube-apiserver on the host veth address.
+    pub api: ControlPlane,
     /// Namespace of the workload (and of its ConfigMap).
     pub namespace: String,
     /// The node resolver (`nameserver` of the pod's resolv.conf), port 53.
@@ -122,6 +122,7 @@ impl Pod {
             out.push_str(&r.child.describe());
             out.push('\n');
         }
+        out.push_str(&self.api.describe());
         out
     }
 
@@ -135,14 +136,11 @@ impl Pod {
         name: &str,
         data: &BTreeMap<String, String>,
     ) -> anyhow::Result<()> {
-        let mut obj = self
-            .emulator
-            .get("v1", "ConfigMap", &self.namespace, name)
-            .unwrap_or_else(|_| objects::configmap(&self.namespace, name, &[]));
+        let mut obj = objects::configmap(&self.namespace, name, &[]);
         obj["data"] = json!(data);
-        self.emulator
-            .apply(obj)
-            .map_err(|e| anyhow::anyhow!("updating ConfigMap {name} in the emulator: {e}"))?;
+        self.api
+            .kubectl_apply(&obj.to_string())
+            .with_context(|| format!("updating ConfigMap {name} through the API"))?;
         for (cm, dir) in &mut self.volumes {
             if cm == name {
                 dir.publish(data)?;
@@ -205,12 +203,26 @@ pub async fn expect_both(
     Ok(())
 }
 
+/// What kubelet gives a container to reach the API: the `KUBERNETES_SERVICE_*` variables
+/// and the service-account volume.
+pub struct InCluster {
+    /// `KUBERNETES_SERVICE_HOST`.
+    pub host: String,
+    /// `KUBERNETES_SERVICE_PORT`.
+    pub port: u16,
+    /// Directory holding `token`, `ca.crt` and `namespace`, bind-mounted at [`SA_MOUNT`].
+    pub secrets: PathBuf,
+}
+
+/// Where kubelet mounts the service-account volume (what in-cluster clients read).
+pub const SA_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
 pub fn spawn_container(
     c: &Container,
     net: &PodNet,
     logs: &Path,
     volumes: &[(String, String, PathBuf)],
-    kubeconfig: &Path,
+    in_cluster: &InCluster,
     setpriv: Option<Vec<String>>,
 ) -> anyhow::Result<Running> {
     let binary = binary_for_image(&c.image)?;
@@ -233,18 +245,32 @@ pub fn spawn_container(
     }
     let (ip, prefix) = net.exec_prefix();
     let mut full: Vec<String> = prefix;
-    // A pod sees the API through KUBERNETES_SERVICE_*; this one must not see the host's.
-    let inherited: Vec<&str> = ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"]
-        .into_iter()
-        .filter(|k| std::env::var_os(k).is_some())
-        .collect();
-    if !inherited.is_empty() {
-        full.push("env".into());
-        for k in inherited {
-            full.push("-u".into());
-            full.push(k.into());
-        }
+    // As kubelet does: the service-account volume at its fixed path. `ip netns exec` gives
+    // the container a private mount namespace, so the bind mount is the container's alone;
+    // it is made as root, before `setpriv` drops to the container's identity.
+    full.extend(
+        [
+            "sh",
+            "-c",
+            "mkdir -p \"$0\" && mount --bind \"$1\" \"$0\" && shift && exec \"$@\"",
+            SA_MOUNT,
+        ]
+        .map(String::from),
+    );
+    full.push(in_cluster.secrets.display().to_string());
+    // A pod sees the API through KUBERNETES_SERVICE_*, set by kubelet; the host's own are
+    // removed first.
+    full.push("env".into());
+    for k in [
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
+        "KUBECONFIG",
+    ] {
+        full.push("-u".into());
+        full.push(k.into());
     }
+    full.push(format!("KUBERNETES_SERVICE_HOST={}", in_cluster.host));
+    full.push(format!("KUBERNETES_SERVICE_PORT={}", in_cluster.port));
     // `setpriv … --` execs the binary with the container's uid, groups and capabilities.
     full.extend(setpriv.into_iter().flatten());
     full.push(program.display().to_string());
@@ -252,11 +278,6 @@ pub fn spawn_container(
     let mut spec = ProcessSpec::new(c.name.clone(), ip).args(full);
     for (k, v) in &c.env {
         spec = spec.env(k, v);
-    }
-    if binary == "kubedns" {
-        // Legacy kube-dns without API flags used the in-cluster config; kubedns falls back
-        // to $KUBECONFIG (docs/kubedns.md), which points at the emulator.
-        spec = spec.env("KUBECONFIG", kubeconfig);
     }
     println!("  start {}: {}", c.name, spec.command_line());
     let child = ChildProcess::spawn(spec, logs)?;

@@ -1,17 +1,21 @@
 //! One drop-in run: a manifest's pod started unchanged in a network namespace against the
-//! in-process API emulator and fake node resolvers, each container with the uid, groups and
+//! real control plane (kube-apiserver on the host end of the veth, reached with in-cluster
+//! configuration as kubelet provides it: `KUBERNETES_SERVICE_HOST`/`_PORT` and a bound
+//! service-account token, CA and namespace at the service-account mount) and fake node
+//! resolvers, each container with the uid, groups and
 //! capabilities its `securityContext` and image give it ([`super::privilege`]), then probes,
 //! the containers' privileges, DNS answers over UDP and TCP (dnsmasq-rs on :53 as a non-root
 //! user), a live ConfigMap change under continuous queries ([`super::change`]), and a clean
 //! teardown.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use integration::emulator::{Emulator, EmulatorConfig};
+use integration::controlplane::bins::control_plane_needs;
+use integration::controlplane::{ControlPlane, ControlPlaneOptions, ENDPOINT_CONTROLLERS, Release};
 use integration::harness::{binary_path, objects, wait};
 use tokio::time::Instant;
 
@@ -23,7 +27,7 @@ use super::fixture::*;
 use super::netns::PodNet;
 use super::pod::{binary_for_image, parse_documents, pod_template};
 use super::privilege::PodPrivileges;
-use super::running::{Pod, config_use, expect_both, spawn_container};
+use super::running::{InCluster, Pod, config_use, expect_both, spawn_container};
 use serverkit::require::Need;
 
 /// Drop-in runs share host resources (CPU, port 53 per veth); run one at a time so the
@@ -40,7 +44,11 @@ fn repo_root() -> PathBuf {
 /// Runs the drop-in scenario for `manifest` (relative to the repository root) in /30 `slot`.
 pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
     let _serial = SERIAL.lock().await;
-    serverkit::require!(Need::Root, Need::NetNs, Need::Tool("setpriv"));
+    let mut needs = vec![Need::Root, Need::NetNs, Need::Tool("setpriv")];
+    needs.extend(control_plane_needs(Release::Primary));
+    if !serverkit::require::need(&needs) {
+        return Ok(());
+    }
     let root = repo_root();
     let path = root.join(manifest);
     let docs = parse_documents(&path)?;
@@ -119,34 +127,20 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
     .await?;
     net.write_resolv_conf(&format!("nameserver {}\n", net.host_ip))?;
 
-    let emulator = Emulator::start(EmulatorConfig {
-        bind: SocketAddr::from((net.host_ip, 0)),
-        manifests: vec![
-            path.clone(),
-            root.join("manifests/examples/demo-cluster.yaml"),
-        ],
-        ..EmulatorConfig::default()
+    let api = ControlPlane::start(ControlPlaneOptions {
+        bind: IpAddr::V4(net.host_ip),
+        extra_sans: vec![net.host_ip.to_string()],
+        controllers: Some(ENDPOINT_CONTROLLERS),
+        ..ControlPlaneOptions::default()
     })
     .await
-    .context("starting the API emulator on the host veth address")?;
+    .context("starting the control plane on the host veth address")?;
+    println!("  control plane: {} at {}", api.versions(), api.url());
+    load_cluster(&api, &path, &root, &template).await?;
     let dirs = tempfile::Builder::new()
         .prefix("kube-dns-rs-dropin-")
         .tempdir()?;
-    let kubeconfig = emulator
-        .write_kubeconfig(dirs.path())
-        .map_err(|e| anyhow::anyhow!("writing kubeconfig: {e}"))?;
-    // The containers run as a non-root uid: the (0700) temporary directory and what kubedns
-    // reads from it must be readable by them.
-    for (path, mode) in [
-        (dirs.path().to_path_buf(), 0o755),
-        (kubeconfig.clone(), 0o644),
-        (dirs.path().join("ca.crt"), 0o644),
-    ] {
-        if path.exists() {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
-        }
-    }
+    let in_cluster = service_account_volume(&api, &template, dirs.path(), net.host_ip.into())?;
     let logs = dirs.path().join("logs");
     std::fs::create_dir_all(&logs)?;
 
@@ -172,7 +166,7 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
         running: Vec::new(),
         net,
         volumes,
-        emulator,
+        api,
         namespace: template.namespace.clone(),
         upstream1,
         upstream2,
@@ -189,15 +183,18 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
     // Volumes of ConfigMaps the test does not set still mirror the API object.
     for (cm, dir) in &mut pod.volumes {
         if uses.name.as_deref() != Some(cm.as_str())
-            && let Ok(obj) = pod.emulator.get("v1", "ConfigMap", &pod.namespace, cm)
+            && let Ok(json) =
+                pod.api
+                    .kubectl_ok(["-n", &pod.namespace, "get", "configmap", cm, "-o", "json"])
         {
+            let obj: serde_json::Value = serde_json::from_str(&json)?;
             dir.publish(&config_map_data(&obj))?;
         }
     }
 
     for (i, c) in template.containers.iter().enumerate() {
         let setpriv = privileges.as_ref().map(|p| p.prefix(i)).transpose()?;
-        let r = spawn_container(c, &pod.net, &logs, &volume_dirs, &kubeconfig, setpriv)?;
+        let r = spawn_container(c, &pod.net, &logs, &volume_dirs, &in_cluster, setpriv)?;
         pod.running.push(r);
     }
 
@@ -240,14 +237,11 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
     )
     .await?;
     let (ns, name, ip) = TEST_SERVICE;
-    pod.emulator
-        .create(objects::service(
-            ns,
-            name,
-            &ip.to_string(),
-            &[("http", 80, "TCP")],
-        ))
-        .map_err(|e| anyhow::anyhow!("creating Service {ns}/{name}: {e}"))?;
+    pod.api
+        .kubectl_apply(
+            &objects::service(ns, name, &ip.to_string(), &[("http", 80, "TCP")]).to_string(),
+        )
+        .with_context(|| format!("creating Service {ns}/{name}"))?;
     // Ask kubedns first: the 1.3-1.5 dnsmasq args cache negative answers (no
     // --no-negcache), so asking port 53 before kubedns has seen the watch event would
     // cache the NXDOMAIN for the SOA negative TTL, as legacy dnsmasq did.
@@ -320,6 +314,110 @@ pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
 
     pod.assert_all_running()?;
     teardown(pod)
+}
+
+/// Kinds of a manifest written to the API. Workloads are left out: their pod is what this
+/// test runs, and the legacy manifests' `extensions/v1beta1` Deployments no longer exist in
+/// the API (removed in 1.16).
+const API_KINDS: &[&str] = &[
+    "Service",
+    "ServiceAccount",
+    "ConfigMap",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
+
+/// The manifest's API objects and the demo cluster, as an operator would `kubectl apply` them.
+async fn load_cluster(
+    api: &ControlPlane,
+    manifest: &Path,
+    root: &Path,
+    template: &super::pod::PodTemplate,
+) -> anyhow::Result<()> {
+    // The demo cluster's ClusterIPs (10.96.0.0/16) and kube-dns.yaml's 10.96.0.10 lie outside
+    // the primary Service range.
+    api.add_service_cidr("demo-range", DEMO_SERVICE_CIDR)
+        .await?;
+    for doc in parse_documents(manifest)? {
+        if API_KINDS.contains(&doc["kind"].as_str().unwrap_or_default()) {
+            api.kubectl_apply(&doc.to_string())
+                .with_context(|| format!("applying {} {}", doc["kind"], doc["metadata"]["name"]))?;
+        }
+    }
+    // Pre-RBAC manifests (1.3-1.5) name no service account: their pod runs as the namespace's
+    // `default`, which an RBAC cluster grants nothing. The operator's step for running them
+    // on such a cluster: bind the bootstrap `system:kube-dns` role to it.
+    if template.service_account.is_none() {
+        api.kubectl_ok([
+            "create",
+            "clusterrolebinding",
+            "kube-dns-legacy-default-sa",
+            "--clusterrole=system:kube-dns",
+            &format!("--serviceaccount={}:default", template.namespace),
+        ])?;
+    }
+    let demo = root.join("manifests/examples/demo-cluster.yaml");
+    api.kubectl_ok(["apply", "-f", &demo.display().to_string()])
+        .context("applying manifests/examples/demo-cluster.yaml")?;
+    // Its Pods carry the podIP a kubelet would report; here the scheduler's binding and the
+    // kubelet's status are written through the API, and the real endpoint controllers then
+    // build Endpoints and EndpointSlices from them.
+    for doc in parse_documents(&demo)? {
+        if doc["kind"] == "Pod"
+            && let Some(ip) = doc["status"]["podIP"].as_str()
+        {
+            let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default");
+            let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+            api.schedule_and_ready(ns, name, ip)?;
+        }
+    }
+    Ok(())
+}
+
+/// The service-account volume kubelet mounts: a bound token for the pod's service account
+/// (TokenRequest, as a projected volume gets it), the cluster CA and the namespace; readable
+/// by the containers' non-root uid.
+fn service_account_volume(
+    api: &ControlPlane,
+    template: &super::pod::PodTemplate,
+    dir: &Path,
+    host: IpAddr,
+) -> anyhow::Result<InCluster> {
+    let ns = &template.namespace;
+    let sa = template.service_account.as_deref().unwrap_or("default");
+    // The serviceaccount controller creates `default`; a named one comes from the manifest.
+    let start = Instant::now();
+    let token = loop {
+        match api.kubectl_ok(["-n", ns, "create", "token", sa, "--duration=2h"]) {
+            Ok(t) => break t.trim().to_string(),
+            Err(e) if start.elapsed() > SERVICE_TIMEOUT => {
+                return Err(e.context(format!("a token for {ns}/{sa}")));
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    };
+    let secrets = dir.join("serviceaccount");
+    std::fs::create_dir_all(&secrets)?;
+    std::fs::write(secrets.join("token"), token)?;
+    std::fs::copy(api.ca_crt(), secrets.join("ca.crt"))?;
+    std::fs::write(secrets.join("namespace"), ns)?;
+    for (path, mode) in [
+        (dir.to_path_buf(), 0o755),
+        (secrets.clone(), 0o755),
+        (secrets.join("token"), 0o644),
+        (secrets.join("ca.crt"), 0o644),
+        (secrets.join("namespace"), 0o644),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
+    }
+    Ok(InCluster {
+        host: host.to_string(),
+        port: api.apiserver_addr().port(),
+        secrets,
+    })
 }
 
 /// Stops every container (SIGTERM, then SIGKILL after the grace), then checks that no

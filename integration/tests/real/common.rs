@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use integration::controlplane::bins::skip_without_control_plane;
+use integration::controlplane::bins::control_plane_needs;
 use integration::controlplane::{ControlPlane, ControlPlaneOptions, Identity, Release};
-use integration::harness::bins::skip_without_binaries;
+use integration::harness::bins::binary_needs;
 use integration::harness::dns::{Transport, answer_ips, rcode};
 use integration::harness::{ExternalApi, Stack, StackOptions};
 
@@ -18,7 +18,9 @@ pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Starts a control plane, or `None` (test skipped) when it or the workspace binaries are
 /// not built; fails under CI in that case. Prints the versions under test.
 pub async fn control_plane(opts: ControlPlaneOptions) -> anyhow::Result<Option<ControlPlane>> {
-    if skip_without_control_plane(opts.release) || skip_without_binaries() {
+    let mut needs = control_plane_needs(opts.release);
+    needs.extend(binary_needs());
+    if !serverkit::require::need(&needs) {
         return Ok(None);
     }
     let t0 = std::time::Instant::now();
@@ -120,22 +122,8 @@ pub fn cluster_ip(cp: &ControlPlane, ns: &str, name: &str) -> anyhow::Result<Str
     Ok(ip.trim().to_string())
 }
 
-/// The Node test Pods are bound to (the EndpointSlice controller skips Pods whose node it
-/// cannot find).
-pub const NODE: &str = "node-a";
-
-/// Creates [`NODE`] with zone/region labels (idempotent).
-pub fn node(cp: &ControlPlane) -> anyhow::Result<()> {
-    cp.kubectl_apply(&format!(
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {NODE}\n  labels:\n    \
-         topology.kubernetes.io/zone: z1\n    topology.kubernetes.io/region: r1\n"
-    ))?;
-    Ok(())
-}
-
-/// A Pod selected by `app` on [`NODE`], made Ready with `ip` by patching its status
-/// subresource (what a kubelet would report; no kubelet runs here), so the real endpoint
-/// controllers pick it up.
+/// A Pod selected by `app`, scheduled and made Ready with `ip` as the scheduler and a kubelet
+/// would ([`ControlPlane::schedule_and_ready`]), so the real endpoint controllers pick it up.
 pub fn ready_pod(
     cp: &ControlPlane,
     ns: &str,
@@ -144,29 +132,14 @@ pub fn ready_pod(
     subdomain: Option<&str>,
     ip: &str,
 ) -> anyhow::Result<()> {
-    node(cp)?;
     let hostname = subdomain
         .map(|s| format!("  hostname: {name}\n  subdomain: {s}\n"))
         .unwrap_or_default();
     cp.kubectl_apply(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app: {app}\n\
-         spec:\n{hostname}  nodeName: {NODE}\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: registry.invalid/pause:1\n"
+         spec:\n{hostname}  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: registry.invalid/pause:1\n"
     ))?;
-    let status = format!(
-        r#"{{"status":{{"phase":"Running","podIP":"{ip}","podIPs":[{{"ip":"{ip}"}}],"conditions":[{{"type":"Ready","status":"True"}}]}}}}"#
-    );
-    cp.kubectl_ok([
-        "-n",
-        ns,
-        "patch",
-        "pod",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &status,
-    ])?;
-    Ok(())
+    cp.schedule_and_ready(ns, name, ip)
 }
 
 /// One metric line's value from kubedns's `/metrics` (`None` when absent).
