@@ -2,22 +2,29 @@
 //!
 //! Runs the API emulator in-process, fills it with a large cluster (default 10k Services and
 //! 100k endpoints: ClusterIP and headless, 1–1000 endpoints per Service, EndpointSlices of at
-//! most 100 endpoints), spawns the release `kubedns` pinned to one core and measures:
+//! most 100 endpoints and the core/v1 Endpoints of every Service; objects shaped as a real
+//! cluster serves them by default, see `harness::realistic`), emulating Kubernetes 1.32 so
+//! that `resourceVersion=0` lists arrive unpaginated in one response as from a real watch
+//! cache. For each endpoint source (`--endpoint-source=endpointslices` and `=endpoints`) it
+//! spawns the release `kubedns` pinned to one core and measures:
 //!
 //! * time from spawn to `/readiness` 200, and the same for an empty cluster;
-//! * memory from `/proc/<pid>/status`: `VmRSS` at ready (empty and full cluster), `VmHWM`
-//!   (peak RSS) at the end, bytes per object = RSS difference / (Services + endpoints);
-//! * DNS programming latency: a stream of endpoint updates (default 100/s), each replacing one
-//!   address of a small headless Service; after each API write a poller queries the Service
-//!   name over UDP every [`POLL_INTERVAL`] until the new address is in the answer (p50/p90/p99);
-//! * CPU per query: `dnsperf` against kubedns (saturating by default, or at `--load-qps`), once
-//!   without and once while the updates flow, kubedns CPU from `/proc/<pid>/stat`
-//!   (utime+stime) per answered query. The latency pollers run during the loaded phase;
-//! * CPU per endpoint update: the same update stream once more without query load, kubedns CPU
-//!   net of the latency polls (at the unloaded per-query cost) ÷ updates.
+//! * memory from `/proc/<pid>/status`: `VmHWM` (peak RSS) at ready, `VmRSS` after the sync
+//!   has settled (steady state), bytes per endpoint = (steady − empty) / endpoints;
+//! * a forced full relist: the emulator compacts its history and cuts every watch, so the
+//!   re-watch gets 410 Gone and kubedns lists everything again; time until a Service created
+//!   after the compaction answers, and `VmHWM` afterwards (the relist peak);
+//! * DNS programming latency at each `--latency-rates` (default 100 and 1000 updates/s): a
+//!   stream of endpoint updates, each replacing one address of a small headless Service;
+//!   after each API write a poller queries the Service name over UDP every
+//!   [`POLL_INTERVAL`] until the new address is in the answer (p50/p90/p99);
+//! * unless `--skip-load` (first endpoint source only): CPU per query with `dnsperf`
+//!   (saturating by default, or at `--load-qps`), once without and once while updates flow at
+//!   `--update-rate`, and CPU per endpoint update with the updates alone.
 //!
 //! Results go to stdout (human summary) and, with `--csv`, as long-format rows
-//! `scenario,server,metric,value,unit` appended to a CSV the run script turns into tables.
+//! `scenario,server,metric,value,unit` appended to a CSV the run script turns into tables;
+//! metrics of the `endpoints` source carry the prefix `endpoints_source.`.
 //! Every loop is bounded in count and time; children are killed on exit (kill-on-drop).
 
 use std::collections::VecDeque;
@@ -32,13 +39,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use hickory_proto::rr::RecordType;
-use integration::emulator::{Emulator, EmulatorConfig, StoreConfig};
+use integration::emulator::Emulator;
 use integration::harness::dns::{DnsClient, answer_ips};
-use integration::harness::objects::{self, Addr};
 use integration::harness::ports::{free_dns_port, free_tcp_port};
 use integration::harness::process::{ChildProcess, ProcessSpec};
+use integration::harness::scale::{self, Shape, SvcSpec};
 use integration::harness::wait::http_get;
-use serde_json::{Value, json};
+use integration::harness::objects;
 use tokio::time::Instant;
 
 /// Period between DNS polls while waiting for an update to become visible.
@@ -49,18 +56,45 @@ const POLL_QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 const UPDATE_DEADLINE: Duration = Duration::from_secs(5);
 /// Readiness poll period.
 const READY_POLL: Duration = Duration::from_millis(5);
-/// Endpoints per EndpointSlice (the endpointslice controller's default maximum).
-const SLICE_MAX: usize = 100;
 /// Largest headless Service used for updates (small answers, one slice).
 const UPDATE_POOL_MAX_ENDPOINTS: usize = 8;
-/// Objects created per store lock (keeps the lock hold short).
-const CREATE_BATCH: usize = 1000;
 /// Linux `USER_HZ` (the unit of utime/stime in `/proc/<pid>/stat`) when `getconf` fails.
 const DEFAULT_CLK_TCK: f64 = 100.0;
-/// Events the emulator keeps for watch resumption.
-const HISTORY_LIMIT: usize = 50_000;
 /// Grace period for SIGTERM before SIGKILL when stopping kubedns.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Wait after ready before the steady-state RSS is read (the sync's garbage is returned).
+const SETTLE: Duration = Duration::from_secs(3);
+/// Give up on the forced relist after this long.
+const RELIST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Poll period while waiting for the relist probe.
+const RELIST_POLL: Duration = Duration::from_millis(10);
+
+/// Endpoint source kubedns is run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Source {
+    /// `--endpoint-source=endpointslices`.
+    Endpointslices,
+    /// `--endpoint-source=endpoints`.
+    Endpoints,
+}
+
+impl Source {
+    fn flag(self) -> &'static str {
+        match self {
+            Source::Endpointslices => "endpointslices",
+            Source::Endpoints => "endpoints",
+        }
+    }
+
+    /// Metric name prefix (none for EndpointSlices, the default source, so existing reports
+    /// keep their names).
+    fn prefix(self) -> &'static str {
+        match self {
+            Source::Endpointslices => "",
+            Source::Endpoints => "endpoints_source.",
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(about = "kube-dns-rs scale benchmark: kubedns fed by the in-process API emulator")]
@@ -80,10 +114,37 @@ struct Args {
     /// Namespaces the Services are spread over.
     #[arg(long, default_value_t = 100)]
     namespaces: usize,
-    /// Endpoint updates per second during the latency phase.
+    /// Object shape: as a real cluster serves them, or only the fields kube-dns reads.
+    #[arg(long, value_enum, default_value_t = Shape::Realistic)]
+    objects: Shape,
+    /// Endpoint sources to measure (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "endpointslices,endpoints")]
+    endpoint_source: Vec<Source>,
+    /// Emulated Kubernetes minor version: below 33 a `resourceVersion=0` list is served
+    /// unpaginated, as by a real watch cache.
+    #[arg(long, default_value_t = scale::UNPAGINATED_MINOR)]
+    minor: u32,
+    /// Let the emulator serve watch-list (`sendInitialEvents`), so kubedns streams its initial
+    /// state instead of LISTing it.
+    #[arg(long)]
+    watch_list: bool,
+    /// Skip the forced relist.
+    #[arg(long)]
+    skip_relist: bool,
+    /// Update rates (updates/s) of the programming-latency phases (comma-separated; empty
+    /// to skip).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    latency_rates: Vec<u32>,
+    /// Seconds of each programming-latency phase.
+    #[arg(long, default_value_t = 10)]
+    latency_secs: u64,
+    /// Skip the dnsperf CPU phases.
+    #[arg(long)]
+    skip_load: bool,
+    /// Endpoint updates per second during the dnsperf phase with updates.
     #[arg(long, default_value_t = 100)]
     update_rate: u32,
-    /// Seconds of each phase (queries alone, queries with updates, updates alone).
+    /// Seconds of each dnsperf phase (queries alone, queries with updates, updates alone).
     #[arg(long, default_value_t = 20)]
     phase_secs: u64,
     /// dnsperf rate (queries per second) during both load phases; 0 = saturation
@@ -107,123 +168,8 @@ struct Args {
     csv: Option<PathBuf>,
 }
 
-/// One Service of the generated cluster.
-struct SvcSpec {
-    ns: String,
-    name: String,
-    headless: bool,
-    endpoints: usize,
-}
-
-/// Endpoint counts per Service: 0.1 % with 1000, 0.9 % with 200, 9 % with 40, the rest share
-/// what is left evenly (at least 1). For 10k/100k: 10×1000 + 90×200 + 900×40 + 9000×4.
-fn endpoint_sizes(services: usize, endpoints: usize) -> Vec<usize> {
-    let class = |i: usize| match i % 1000 {
-        0 => Some(1000),
-        1..=9 => Some(200),
-        10..=99 => Some(40),
-        _ => None,
-    };
-    let fixed: usize = (0..services).filter_map(class).sum();
-    let n_small = (0..services).filter(|i| class(*i).is_none()).count().max(1);
-    let rest = endpoints.saturating_sub(fixed);
-    let (base, extra) = (rest / n_small, rest % n_small);
-    let mut small_seen = 0;
-    (0..services)
-        .map(|i| {
-            class(i).unwrap_or_else(|| {
-                small_seen += 1;
-                (base + usize::from(small_seen <= extra)).max(1)
-            })
-        })
-        .collect()
-}
-
-fn cluster(args: &Args) -> Vec<SvcSpec> {
-    endpoint_sizes(args.services, args.endpoints)
-        .into_iter()
-        .enumerate()
-        .map(|(i, endpoints)| SvcSpec {
-            ns: format!("ns{}", i % args.namespaces.max(1)),
-            name: format!("svc{i}"),
-            // About 30 % headless, spread over every size class.
-            headless: (i / 7) % 10 < 3,
-            endpoints,
-        })
-        .collect()
-}
-
-fn cluster_ip(i: usize) -> String {
-    Ipv4Addr::from(u32::from_be_bytes([10, 96, 0, 0]) + i as u32).to_string()
-}
-
-fn endpoint_ip(k: usize) -> String {
-    Ipv4Addr::from(u32::from_be_bytes([10, 128, 0, 0]) + k as u32).to_string()
-}
-
 fn update_ip(k: u64) -> Ipv4Addr {
     Ipv4Addr::from(u32::from_be_bytes([10, 200, 0, 0]) + (k % (1 << 22)) as u32)
-}
-
-fn slice(svc: &SvcSpec, chunk: usize, ips: &[String]) -> Value {
-    let addrs: Vec<Addr> = ips.iter().map(|ip| Addr::ready(ip)).collect();
-    let mut s = objects::endpoint_slice(
-        &svc.ns,
-        &format!("{}-{chunk}", svc.name),
-        &svc.name,
-        "IPv4",
-        &addrs,
-        &[("http", 8080, "TCP")],
-    );
-    s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] = json!("kube-dns-rs-bench");
-    s
-}
-
-/// Creates every namespace, Service and EndpointSlice; returns (API objects, slices).
-fn populate(
-    emu: &Emulator,
-    specs: &[SvcSpec],
-    namespaces: usize,
-) -> anyhow::Result<(usize, usize)> {
-    let mut objs: Vec<Value> = (0..namespaces.max(1))
-        .map(|n| objects::namespace(&format!("ns{n}")))
-        .collect();
-    let mut k = 0usize;
-    let mut slices = 0usize;
-    for (i, s) in specs.iter().enumerate() {
-        let ip = if s.headless {
-            "None".to_string()
-        } else {
-            cluster_ip(i)
-        };
-        objs.push(objects::service(
-            &s.ns,
-            &s.name,
-            &ip,
-            &[("http", 80, "TCP")],
-        ));
-        let ips: Vec<String> = (k..k + s.endpoints).map(endpoint_ip).collect();
-        k += s.endpoints;
-        for (c, chunk) in ips.chunks(SLICE_MAX).enumerate() {
-            objs.push(slice(s, c, chunk));
-            slices += 1;
-        }
-    }
-    let total = objs.len();
-    let mut it = objs.into_iter();
-    loop {
-        let batch: Vec<Value> = it.by_ref().take(CREATE_BATCH).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let mut store = emu.shared().store();
-        for o in batch {
-            store
-                .create_value(o)
-                .map_err(|e| anyhow::anyhow!("creating an object: {e}"))?;
-        }
-    }
-    Ok((total, slices))
 }
 
 /// utime+stime of `pid` in clock ticks.
@@ -276,17 +222,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Collected result rows.
 #[derive(Default)]
-struct Rows(Vec<(String, f64, &'static str)>);
+struct Rows {
+    rows: Vec<(String, f64, &'static str)>,
+    prefix: &'static str,
+}
 
 impl Rows {
     fn add(&mut self, metric: &str, value: f64, unit: &'static str) {
-        println!("  {metric:<32} {value:>12.3} {unit}");
-        self.0.push((metric.to_string(), value, unit));
+        let metric = format!("{}{metric}", self.prefix);
+        println!("  {metric:<48} {value:>12.3} {unit}");
+        self.rows.push((metric, value, unit));
     }
 
     fn write_csv(&self, path: &Path) -> anyhow::Result<()> {
         let mut out = String::new();
-        for (m, v, u) in &self.0 {
+        for (m, v, u) in &self.rows {
             let _ = writeln!(out, "scale,kubedns,{m},{v},{u}");
         }
         let mut f = std::fs::OpenOptions::new()
@@ -313,6 +263,7 @@ fn spawn_kubedns(
     cpu: u32,
     log_dir: &Path,
     name: &str,
+    source: Source,
 ) -> anyhow::Result<Kubedns> {
     let dns_port = free_dns_port()?;
     let hz_port = free_tcp_port()?;
@@ -325,6 +276,7 @@ fn spawn_kubedns(
         "--dns-bind-address=127.0.0.1".into(),
         format!("--healthz-port={hz_port}"),
         format!("--kube-master-url={api_url}"),
+        format!("--endpoint-source={}", source.flag()),
         "--v=0".into(),
     ]);
     let proc = ChildProcess::spawn(spec, log_dir)?;
@@ -422,20 +374,49 @@ struct UpdateResult {
     elapsed: Duration,
 }
 
+/// What the update stream writes, and how.
+#[derive(Clone, Copy)]
+struct UpdatePlan {
+    rate: u32,
+    secs: u64,
+    source: Source,
+    shape: Shape,
+}
+
+fn small_headless_pool(specs: &[SvcSpec]) -> VecDeque<PoolEntry> {
+    specs
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.headless && s.endpoints <= UPDATE_POOL_MAX_ENDPOINTS)
+        .map(|(i, s)| PoolEntry {
+            spec_index: i,
+            fqdn: format!("{}.{}.svc.cluster.local", s.name, s.ns),
+            ips: scale::service_ips(s),
+        })
+        .collect()
+}
+
 async fn update_stream(
     emu: &Emulator,
     specs: &[SvcSpec],
     pool: &mut VecDeque<PoolEntry>,
     dns: SocketAddr,
-    args: &Args,
+    plan: UpdatePlan,
 ) -> anyhow::Result<UpdateResult> {
+    if pool.len() < plan.rate as usize {
+        bail!(
+            "only {} small headless Services for {} updates/s",
+            pool.len(),
+            plan.rate
+        );
+    }
     let polls = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(
-        1.0 / f64::from(args.update_rate.max(1)),
-    ));
+    let mut ticker =
+        tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(plan.rate.max(1))));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let start = Instant::now();
-    let end = start + Duration::from_secs(args.phase_secs);
+    let end = start + Duration::from_secs(plan.secs);
     let mut sent = 0u64;
     let mut latencies_ms = Vec::new();
     let mut timed_out = 0u64;
@@ -452,10 +433,21 @@ async fn update_stream(
         if let Some(first) = e.ips.first_mut() {
             *first = new_ip.to_string();
         }
-        let obj = slice(&specs[e.spec_index], 0, &e.ips);
+        let spec = &specs[e.spec_index];
+        let obj = match plan.source {
+            Source::Endpointslices => scale::slice_object(
+                specs,
+                e.spec_index,
+                0,
+                spec.first_endpoint,
+                &e.ips,
+                plan.shape,
+            ),
+            Source::Endpoints => scale::endpoints_object(specs, e.spec_index, &e.ips, plan.shape),
+        };
         let t0 = Instant::now();
         emu.apply(obj)
-            .map_err(|err| anyhow::anyhow!("updating a slice: {err}"))?;
+            .map_err(|err| anyhow::anyhow!("updating endpoints: {err}"))?;
         sent += 1;
         let mut client = DnsClient::new(dns);
         client.timeout = POLL_QUERY_TIMEOUT;
@@ -500,6 +492,60 @@ async fn update_stream(
     })
 }
 
+fn latency_rows(rows: &mut Rows, tag: &str, upd: &UpdateResult) {
+    let mut lat = upd.latencies_ms.clone();
+    lat.sort_by(f64::total_cmp);
+    rows.add(&format!("updates_sent{tag}"), upd.sent as f64, "count");
+    rows.add(
+        &format!("update_rate{tag}"),
+        upd.sent as f64 / upd.elapsed.as_secs_f64(),
+        "/s",
+    );
+    rows.add(
+        &format!("updates_not_visible_5s{tag}"),
+        upd.timed_out as f64,
+        "count",
+    );
+    for p in [50.0, 90.0, 99.0] {
+        rows.add(
+            &format!("prog_latency_p{p:.0}_ms{tag}"),
+            percentile(&lat, p),
+            "ms",
+        );
+    }
+    rows.add(
+        &format!("prog_latency_max_ms{tag}"),
+        lat.last().copied().unwrap_or(f64::NAN),
+        "ms",
+    );
+}
+
+/// Forced full relist: compact the emulator's history and cut every watch (the re-watch gets
+/// 410 Gone), then create a probe Service; it answers once kubedns has relisted.
+async fn forced_relist(emu: &Emulator, k: &mut Kubedns, round: usize) -> anyhow::Result<Duration> {
+    let name = format!("relist-probe-{round}");
+    let ip = format!("10.95.0.{}", round % 250 + 1);
+    emu.compact_and_close_watches();
+    let t0 = Instant::now();
+    emu.create(objects::service("ns0", &name, &ip, &[("http", 80, "TCP")]))
+        .map_err(|e| anyhow::anyhow!("creating the relist probe: {e}"))?;
+    let client = DnsClient::new(k.dns);
+    let fqdn = format!("{name}.ns0.svc.cluster.local");
+    let want: IpAddr = ip.parse()?;
+    while t0.elapsed() < RELIST_TIMEOUT {
+        if let Ok(m) = client.udp(&fqdn, RecordType::A).await
+            && answer_ips(&m).contains(&want)
+        {
+            return Ok(t0.elapsed());
+        }
+        if k.proc.try_exit_status().is_some() {
+            bail!("kubedns exited during the relist:\n{}", k.proc.describe());
+        }
+        tokio::time::sleep(RELIST_POLL).await;
+    }
+    bail!("{fqdn} not answered {RELIST_TIMEOUT:?} after the forced relist")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -532,14 +578,17 @@ async fn main() -> anyhow::Result<()> {
     let tck = clk_tck();
     let mut rows = Rows::default();
     let timeout = Duration::from_secs(args.ready_timeout_secs);
-    // History room for the whole update phase, so kubedns's watches stay resumable.
-    let emu_cfg = || EmulatorConfig {
-        store: StoreConfig {
-            history_limit: HISTORY_LIMIT,
-            ..StoreConfig::default()
-        },
-        ..EmulatorConfig::default()
+    let emu_cfg = || {
+        let mut c = scale::emulator_config();
+        c.minor = args.minor;
+        c.watch_list = args.watch_list;
+        c
     };
+    let first_source = args
+        .endpoint_source
+        .first()
+        .copied()
+        .unwrap_or(Source::Endpointslices);
 
     // 1. Baseline: an empty cluster.
     println!("scale: baseline kubedns against an empty cluster");
@@ -552,6 +601,7 @@ async fn main() -> anyhow::Result<()> {
             args.server_cpu,
             &work,
             "kubedns-empty",
+            first_source,
         )?;
         let ready = wait_ready(&mut k, start, timeout).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -563,37 +613,77 @@ async fn main() -> anyhow::Result<()> {
     rows.add("rss_empty_mib", mib(rss_empty), "MiB");
 
     // 2. Populate the emulator.
-    let specs = cluster(&args);
+    let specs = scale::cluster(args.services, args.endpoints, args.namespaces);
     let n_endpoints: usize = specs.iter().map(|s| s.endpoints).sum();
     let n_headless = specs.iter().filter(|s| s.headless).count();
     let emu = Emulator::start(emu_cfg()).await?;
     let t = std::time::Instant::now();
-    let (n_objects, n_slices) = populate(&emu, &specs, args.namespaces)?;
+    let populated = scale::populate(&emu, &specs, args.namespaces, args.objects)?;
     println!(
-        "scale: emulator holds {} Services ({} headless), {} EndpointSlices, {} endpoints ({} API objects) after {:.1} s",
+        "scale: emulator (v1.{}) holds {} Services ({} headless), {} EndpointSlices, {} Endpoints, \
+         {} endpoints ({} API objects, {:?} shape) after {:.1} s",
+        args.minor,
         specs.len(),
         n_headless,
-        n_slices,
+        populated.slices,
+        populated.endpoints_objects,
         n_endpoints,
-        n_objects,
+        populated.objects,
+        args.objects,
         t.elapsed().as_secs_f64()
     );
     rows.add("services", specs.len() as f64, "count");
     rows.add("headless_services", n_headless as f64, "count");
     rows.add("endpoints", n_endpoints as f64, "count");
-    rows.add("endpointslices", n_slices as f64, "count");
+    rows.add("endpointslices", populated.slices as f64, "count");
+    rows.add("emulated_minor", f64::from(args.minor), "");
+    rows.add("watch_list", f64::from(u8::from(args.watch_list)), "bool");
+    rows.add(
+        "realistic_objects",
+        f64::from(u8::from(args.objects == Shape::Realistic)),
+        "bool",
+    );
+    for (i, source) in args.endpoint_source.iter().copied().enumerate() {
+        println!("scale: kubedns --endpoint-source={}", source.flag());
+        rows.prefix = source.prefix();
+        measure_source(&args, &kubedns_bin, &emu, &specs, &work, source, i, rss_empty, tck, &mut rows)
+            .await?;
+    }
+    if let Some(csv) = &args.csv {
+        rows.write_csv(csv)?;
+    }
+    Ok(())
+}
 
+/// Every measurement of one endpoint source against the populated emulator.
+#[allow(clippy::too_many_arguments)]
+async fn measure_source(
+    args: &Args,
+    kubedns_bin: &Path,
+    emu: &Emulator,
+    specs: &[SvcSpec],
+    work: &Path,
+    source: Source,
+    round: usize,
+    rss_empty: u64,
+    tck: f64,
+    rows: &mut Rows,
+) -> anyhow::Result<()> {
+    let n_endpoints: usize = specs.iter().map(|s| s.endpoints).sum();
+    let timeout = Duration::from_secs(args.ready_timeout_secs);
     // 3. kubedns against the full cluster: time to ready, memory.
     let start = Instant::now();
     let mut k = spawn_kubedns(
-        &kubedns_bin,
+        kubedns_bin,
         &emu.url(),
         args.server_cpu,
-        &work,
-        "kubedns-scale",
+        work,
+        &format!("kubedns-scale-{}", source.flag()),
+        source,
     )?;
     let ready = wait_ready(&mut k, start, timeout).await?;
     let hwm_ready = status_kib(k.pid, "VmHWM")?;
+    let rss_at_ready = status_kib(k.pid, "VmRSS")?;
     rows.add("ready_s", ready.as_secs_f64(), "s");
     // Sanity: the last ClusterIP Service and a big headless one answer.
     let client = DnsClient::new(k.dns);
@@ -602,7 +692,7 @@ async fn main() -> anyhow::Result<()> {
         .enumerate()
         .rev()
         .find(|(_, s)| !s.headless)
-        .map(|(i, s)| (cluster_ip(i), s))
+        .map(|(i, s)| (scale::cluster_ip(i), s))
         .context("no ClusterIP Service")?;
     let fq = format!("{}.{}.svc.cluster.local", last_svc.name, last_svc.ns);
     let m = client.udp(&fq, RecordType::A).await?;
@@ -610,27 +700,88 @@ async fn main() -> anyhow::Result<()> {
     if got != [last_ip.clone()] {
         bail!("kubedns answered {got:?} for {fq}, expected [{last_ip}]");
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_ready = status_kib(k.pid, "VmRSS")?;
-    rows.add("rss_ready_mib", mib(rss_ready), "MiB");
+    if let Some(big) = specs.iter().find(|s| s.headless && s.endpoints >= 40) {
+        let fq = format!("{}.{}.svc.cluster.local", big.name, big.ns);
+        let m = client.tcp(&fq, RecordType::A).await?;
+        let n = answer_ips(&m).len();
+        if n != big.endpoints {
+            bail!("kubedns answered {n} addresses for {fq}, expected {}", big.endpoints);
+        }
+    }
+    tokio::time::sleep(SETTLE).await;
+    let rss_steady = status_kib(k.pid, "VmRSS")?;
+    rows.add("rss_at_ready_mib", mib(rss_at_ready), "MiB");
+    rows.add("rss_ready_mib", mib(rss_steady), "MiB");
     rows.add(
         "peak_rss_at_ready_mib",
         mib(hwm_ready.max(status_kib(k.pid, "VmHWM")?)),
         "MiB",
     );
-    let delta = rss_ready.saturating_sub(rss_empty) as f64 * 1024.0;
+    let delta = rss_steady.saturating_sub(rss_empty) as f64 * 1024.0;
+    rows.add("bytes_per_endpoint", delta / n_endpoints.max(1) as f64, "B");
     rows.add(
         "bytes_per_object",
         delta / (specs.len() + n_endpoints) as f64,
         "B",
     );
-    rows.add(
-        "bytes_per_api_object",
-        delta / (specs.len() + n_slices) as f64,
-        "B",
-    );
 
-    // 4. Query file: every ClusterIP Service and the small headless ones.
+    // 4. Forced full relist (410) at this size.
+    if !args.skip_relist {
+        let took = forced_relist(emu, &mut k, round).await?;
+        rows.add("relist_s", took.as_secs_f64(), "s");
+        rows.add("peak_rss_after_relist_mib", mib(status_kib(k.pid, "VmHWM")?), "MiB");
+        tokio::time::sleep(SETTLE).await;
+        rows.add("rss_after_relist_mib", mib(status_kib(k.pid, "VmRSS")?), "MiB");
+    }
+
+    // 5. Programming latency at each rate.
+    let mut pool = small_headless_pool(specs);
+    for &rate in &args.latency_rates {
+        let plan = UpdatePlan {
+            rate,
+            secs: args.latency_secs,
+            source,
+            shape: args.objects,
+        };
+        let upd = update_stream(emu, specs, &mut pool, k.dns, plan).await?;
+        let tag = if rate == 100 {
+            String::new()
+        } else {
+            format!("_at_{rate}")
+        };
+        latency_rows(rows, &tag, &upd);
+    }
+
+    // 6. CPU phases with dnsperf (first source only).
+    if !args.skip_load && round == 0 {
+        load_phases(args, emu, specs, work, &k, &mut pool, source, tck, rows).await?;
+    }
+    rows.add("peak_rss_mib", mib(status_kib(k.pid, "VmHWM")?), "MiB");
+    rows.add("rss_end_mib", mib(status_kib(k.pid, "VmRSS")?), "MiB");
+    if let Some(st) = k.proc.try_exit_status() {
+        bail!(
+            "kubedns exited during the run ({st}):\n{}",
+            k.proc.describe()
+        );
+    }
+    k.proc.stop(STOP_GRACE);
+    Ok(())
+}
+
+/// dnsperf without updates, with updates, and updates alone: CPU per query and per update.
+#[allow(clippy::too_many_arguments)]
+async fn load_phases(
+    args: &Args,
+    emu: &Emulator,
+    specs: &[SvcSpec],
+    work: &Path,
+    k: &Kubedns,
+    pool: &mut VecDeque<PoolEntry>,
+    source: Source,
+    tck: f64,
+    rows: &mut Rows,
+) -> anyhow::Result<()> {
+    // Query file: every ClusterIP Service and the small headless ones.
     let qfile = work.join("scale-queries.txt");
     let mut q = String::new();
     for s in specs
@@ -640,10 +791,8 @@ async fn main() -> anyhow::Result<()> {
         let _ = writeln!(q, "{}.{}.svc.cluster.local A", s.name, s.ns);
     }
     std::fs::write(&qfile, q)?;
-
-    // 5. Load without updates.
     let c0 = cpu_ticks(k.pid)?;
-    let (done, _) = run_dnsperf(&args, k.dns, &qfile, &work, "dnsperf-scale-idle").await?;
+    let (done, _) = run_dnsperf(args, k.dns, &qfile, work, "dnsperf-scale-idle").await?;
     let c1 = cpu_ticks(k.pid)?;
     let cpu_idle = (c1 - c0) as f64 / tck * 1e6 / done.max(1) as f64;
     rows.add(
@@ -652,66 +801,33 @@ async fn main() -> anyhow::Result<()> {
         "qps",
     );
     rows.add("cpu_us_per_query_no_updates", cpu_idle, "us");
-
-    // 6. Load while updates flow + programming latency.
-    let mut pool: VecDeque<PoolEntry> = {
-        let mut k = 0usize;
-        let mut v = VecDeque::new();
-        for (i, s) in specs.iter().enumerate() {
-            if s.headless && s.endpoints <= UPDATE_POOL_MAX_ENDPOINTS {
-                v.push_back(PoolEntry {
-                    spec_index: i,
-                    fqdn: format!("{}.{}.svc.cluster.local", s.name, s.ns),
-                    ips: (k..k + s.endpoints).map(endpoint_ip).collect(),
-                });
-            }
-            k += s.endpoints;
-        }
-        v
+    let plan = UpdatePlan {
+        rate: args.update_rate,
+        secs: args.phase_secs,
+        source,
+        shape: args.objects,
     };
-    if pool.len() < args.update_rate as usize {
-        bail!(
-            "only {} small headless Services for {} updates/s",
-            pool.len(),
-            args.update_rate
-        );
-    }
     let c0 = cpu_ticks(k.pid)?;
-    let dnsperf = run_dnsperf(&args, k.dns, &qfile, &work, "dnsperf-scale-updates");
-    let updates = update_stream(&emu, &specs, &mut pool, k.dns, &args);
+    let dnsperf = run_dnsperf(args, k.dns, &qfile, work, "dnsperf-scale-updates");
+    let updates = update_stream(emu, specs, pool, k.dns, plan);
     let ((done, _), upd) = tokio::try_join!(dnsperf, updates)?;
     let c1 = cpu_ticks(k.pid)?;
     let cpu_s = (c1 - c0) as f64 / tck;
     let answered = done + upd.poll_queries;
-    let cpu_upd = cpu_s * 1e6 / answered.max(1) as f64;
-    let mut lat = upd.latencies_ms.clone();
-    lat.sort_by(f64::total_cmp);
-    rows.add("updates_sent", upd.sent as f64, "count");
-    rows.add(
-        "update_rate",
-        upd.sent as f64 / upd.elapsed.as_secs_f64(),
-        "/s",
-    );
-    rows.add("updates_not_visible_5s", upd.timed_out as f64, "count");
-    rows.add("prog_latency_p50_ms", percentile(&lat, 50.0), "ms");
-    rows.add("prog_latency_p90_ms", percentile(&lat, 90.0), "ms");
-    rows.add("prog_latency_p99_ms", percentile(&lat, 99.0), "ms");
-    rows.add(
-        "prog_latency_max_ms",
-        lat.last().copied().unwrap_or(f64::NAN),
-        "ms",
-    );
     rows.add(
         "qps_with_updates",
         answered as f64 / args.phase_secs as f64,
         "qps",
     );
-    rows.add("cpu_us_per_query_with_updates", cpu_upd, "us");
-
-    // 7. Updates alone (no query load), so their own cost is not lost in the noise of the
+    rows.add(
+        "cpu_us_per_query_with_updates",
+        cpu_s * 1e6 / answered.max(1) as f64,
+        "us",
+    );
+    // Updates alone (no query load), so their own cost is not lost in the noise of the
     // query load: kubedns CPU net of the few latency polls, per update.
     let c0 = cpu_ticks(k.pid)?;
-    let alone = update_stream(&emu, &specs, &mut pool, k.dns, &args).await?;
+    let alone = update_stream(emu, specs, pool, k.dns, plan).await?;
     let c1 = cpu_ticks(k.pid)?;
     let cpu_alone_us = (c1 - c0) as f64 / tck * 1e6;
     let polls_us = cpu_idle * alone.poll_queries as f64;
@@ -720,33 +836,12 @@ async fn main() -> anyhow::Result<()> {
         (cpu_alone_us - polls_us).max(0.0) / alone.sent.max(1) as f64,
         "us",
     );
-    rows.add("peak_rss_mib", mib(status_kib(k.pid, "VmHWM")?), "MiB");
-    if let Some(st) = k.proc.try_exit_status() {
-        bail!(
-            "kubedns exited during the run ({st}):\n{}",
-            k.proc.describe()
-        );
-    }
-    k.proc.stop(STOP_GRACE);
-    if let Some(csv) = &args.csv {
-        rows.write_csv(csv)?;
-    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_sum_to_the_target() {
-        let s = endpoint_sizes(10_000, 100_000);
-        assert_eq!(s.iter().sum::<usize>(), 100_000);
-        assert_eq!(s.iter().filter(|&&n| n == 1000).count(), 10);
-        assert!(s.iter().all(|&n| (1..=1000).contains(&n)));
-        let small = endpoint_sizes(100, 50);
-        assert!(small.iter().all(|&n| n >= 1));
-    }
 
     #[test]
     fn percentiles_use_nearest_rank() {

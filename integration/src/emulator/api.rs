@@ -29,7 +29,8 @@ use super::{Shared, admin, table, watch};
 
 /// Prefix of the admin paths (never subject to faults or auth).
 pub const ADMIN_PREFIX: &str = "/_emulator";
-/// Kubernetes version reported by `/version`.
+/// Kubernetes minor version reported by `/version` unless configured
+/// ([`super::EmulatorConfig::minor`]).
 pub const EMULATED_MINOR: &str = "33";
 
 /// Builds the router.
@@ -126,12 +127,13 @@ async fn ok_text() -> &'static str {
     "ok"
 }
 
-async fn version() -> Response {
+async fn version(State(shared): State<Arc<Shared>>) -> Response {
+    let minor = shared.cfg.minor;
     json_response(
         StatusCode::OK,
         &json!({
-            "major": "1", "minor": EMULATED_MINOR,
-            "gitVersion": format!("v1.{EMULATED_MINOR}.0-kube-dns-rs-emulator"),
+            "major": "1", "minor": minor.to_string(),
+            "gitVersion": format!("v1.{minor}.0-kube-dns-rs-emulator"),
             "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
             "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc",
             "platform": "linux/amd64",
@@ -419,10 +421,15 @@ async fn resource_handler(
             return watch::start(shared, res, ns, &p, as_table);
         }
         ("GET", None, _) => {
-            let opts = match list_opts(&params) {
+            let mut opts = match list_opts(&params) {
                 Ok(o) => o,
                 Err(e) => return error_response(&e),
             };
+            opts.limit = super::semantics::effective_limit(
+                shared.cfg.minor,
+                opts.resource_version.as_deref(),
+                opts.limit,
+            );
             let listed = shared.store().list(res, ns.as_deref(), &opts);
             return match listed {
                 Ok(l) => {
@@ -501,10 +508,15 @@ async fn resource_handler(
             }
         }
         ("DELETE", None, _) => {
-            let opts = match list_opts(&params) {
+            let mut opts = match list_opts(&params) {
                 Ok(o) => o,
                 Err(e) => return error_response(&e),
             };
+            opts.limit = super::semantics::effective_limit(
+                shared.cfg.minor,
+                opts.resource_version.as_deref(),
+                opts.limit,
+            );
             let deleted = shared.store().delete_collection(res, ns.as_deref(), &opts);
             return match deleted {
                 Ok(items) => {

@@ -26,6 +26,7 @@ pub mod proto;
 pub mod rbac;
 pub mod resources;
 pub mod selector;
+pub mod semantics;
 pub mod status;
 pub mod store;
 pub mod table;
@@ -87,6 +88,12 @@ pub struct EmulatorConfig {
     pub manifests: Vec<PathBuf>,
     /// Serve HTTPS with this certificate (see [`tls::generate_self_signed`]).
     pub tls: Option<tls::TlsMaterial>,
+    /// Emulated Kubernetes minor version (`/version`, and the list semantics that depend on
+    /// it: see [`semantics`]).
+    pub minor: u32,
+    /// Serve watch-list (`sendInitialEvents=true`), as with the WatchList feature gate on;
+    /// off, such a watch is rejected with 422 like a server without the feature.
+    pub watch_list: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -102,6 +109,8 @@ impl Default for EmulatorConfig {
             seed_defaults: true,
             manifests: Vec::new(),
             tls: None,
+            minor: semantics::DEFAULT_MINOR,
+            watch_list: true,
         }
     }
 }

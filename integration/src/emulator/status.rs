@@ -89,6 +89,22 @@ impl ApiError {
         }
     }
 
+    /// 422 for `sendInitialEvents` on a server without the WatchList feature (list-options
+    /// validation: `ListOptions.meta.k8s.io` invalid, field `sendInitialEvents` forbidden).
+    pub fn watch_list_disabled() -> Self {
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: \
+                      sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"
+                .into(),
+            details: Some(json!({"group": "meta.k8s.io", "kind": "ListOptions",
+                "causes": [{"reason": "FieldValueForbidden",
+                    "message": "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+                    "field": "sendInitialEvents"}]})),
+        }
+    }
+
     /// 410 Gone / Expired: the requested resourceVersion is older than the event history.
     pub fn expired(message: impl Into<String>) -> Self {
         ApiError {

@@ -3,7 +3,9 @@
 //! semantics: start from a resourceVersion (replay) or from "now" (synthetic ADDED for the
 //! current state), `sendInitialEvents` + initial-events-end bookmark, selector transitions
 //! (an object leaving a selector is DELETED for that watch), periodic BOOKMARKs,
-//! `timeoutSeconds`, ERROR 410 Gone for compacted versions or a lagging consumer.
+//! `timeoutSeconds`, ERROR 410 Gone for compacted versions; a lagging consumer's stream is
+//! closed and a watch from a future version gets "Too large resource version" (see
+//! [`super::semantics`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -140,6 +142,9 @@ pub fn start(
     let send_initial = p
         .get("sendInitialEvents")
         .is_some_and(|v| v == "true" || v == "1");
+    if send_initial && !shared.cfg.watch_list {
+        return error_response(&ApiError::watch_list_disabled());
+    }
     let filter = WatchFilter {
         res,
         ns: ns.clone(),
@@ -156,7 +161,16 @@ pub fn start(
     } else {
         // With sendInitialEvents the initial state is streamed even for a given version.
         let from = if send_initial { None } else { rv };
-        shared.store().watch(res, ns.as_deref(), from)
+        let current = shared.store().resource_version();
+        match from {
+            // The store has not reached that version yet: decided in the task, after waiting.
+            Some(n) if n > current => Err(ApiError::too_large_rv(n, current)),
+            _ => shared.store().watch(res, ns.as_deref(), from),
+        }
+    };
+    let future_rv = match &started {
+        Err(e) if e.code == 504 => rv,
+        _ => None,
     };
     let max = timeout
         .unwrap_or(shared.cfg.max_watch)
@@ -165,6 +179,10 @@ pub fn start(
     shared.stats.watches_started.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         shared.stats.active_watches.fetch_add(1, Ordering::Relaxed);
+        let started = match future_rv {
+            Some(n) => wait_for_rv(&shared, res, ns.as_deref(), n).await,
+            None => started,
+        };
         run(
             &tx,
             filter,
@@ -188,6 +206,31 @@ pub fn start(
         channel_body(rx),
     )
         .into_response()
+}
+
+/// A watch from a version the store has not reached: wait up to
+/// [`TOO_LARGE_RV_WAIT`](super::semantics::TOO_LARGE_RV_WAIT) for it, as the watch cache does,
+/// then give up with "Too large resource version".
+async fn wait_for_rv(
+    shared: &Shared,
+    res: &'static ResourceDef,
+    ns: Option<&str>,
+    rv: u64,
+) -> Result<super::store::WatchStart, ApiError> {
+    let deadline = tokio::time::Instant::now() + super::semantics::TOO_LARGE_RV_WAIT;
+    loop {
+        {
+            let store = shared.store();
+            let current = store.resource_version();
+            if current >= rv {
+                return store.watch(res, ns, Some(rv));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::too_large_rv(rv, current));
+            }
+        }
+        tokio::time::sleep(super::semantics::TOO_LARGE_RV_POLL).await;
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -253,9 +296,10 @@ async fn run(
                         return;
                     }
                 }
+                // The watch cache closes an unresponsive watcher's stream without an ERROR
+                // event; the client re-watches from the last version it saw.
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let e = ApiError::expired(format!("too old resource version: watcher fell {n} events behind"));
-                    let _ = tx.send(encode("ERROR", &e.to_status())).await;
+                    tracing::debug!(resource = res.plural, behind = n, "closing the stream of a watcher that cannot keep up");
                     return;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,

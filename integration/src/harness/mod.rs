@@ -6,13 +6,16 @@
 //!
 //! Module map: [`bins`] (locating binaries), [`ports`] (free ports), [`process`] (children,
 //! logs, kill-on-drop), [`dns`] (DNS client), [`wait`] (readiness and polling),
-//! [`objects`] (cluster object helpers), [`stack`] (the whole kube-dns pod), [`signals`].
+//! [`objects`] (cluster object helpers), [`realistic`] and [`scale`] (large clusters shaped as
+//! a real one serves them), [`stack`] (the whole kube-dns pod), [`signals`].
 
 pub mod bins;
 pub mod dns;
 pub mod objects;
 pub mod ports;
 pub mod process;
+pub mod realistic;
+pub mod scale;
 pub mod signals;
 pub mod stack;
 pub mod wait;

@@ -1,0 +1,70 @@
+//! Version-dependent list/watch semantics of kube-apiserver's watch cache (the `cacher` of
+//! `k8s.io/apiserver/pkg/storage/cacher`), as far as the emulator imitates them:
+//!
+//! * **`resourceVersion=0` lists** are served from the watch cache. Before 1.33 the cache
+//!   ignores `limit` for them (`shouldDelegateList` keeps RV=0 requests in the cache because
+//!   "hasLimit := pred.Limit > 0 && resourceVersion != \"0\"", and the cache answers with every
+//!   item, no `continue`): one response holds the whole collection. From 1.33 (cache snapshots,
+//!   KEP-4988) the cache paginates them: the emulator then honours `limit`/`continue` as for
+//!   any other list. Set the emulated version with [`super::EmulatorConfig::minor`].
+//! * **A watch from a resourceVersion newer than the store's** waits up to
+//!   [`TOO_LARGE_RV_WAIT`] (the cache's `blockTimeout`) for the store to catch up, then fails
+//!   with `storage.NewTooLargeResourceVersionError`: a Status 504, reason `Timeout`, message
+//!   "Timeout: Too large resource version: N, current: M", cause `ResourceVersionTooLarge`,
+//!   `retryAfterSeconds: 1`. The watch has already been accepted at that point, so the error
+//!   arrives as the stream's single `ERROR` event (the cacher's `newErrWatcher`).
+//! * **A watcher that cannot keep up** (its buffer full when the next event is dispatched) is
+//!   terminated: the cacher closes its result channel ("Forcing … watcher close due to
+//!   unresponsiveness") and the HTTP stream simply ends, without any `ERROR` event. The client
+//!   re-watches from the last resourceVersion it saw.
+
+use std::time::Duration;
+
+/// Emulated minor version unless configured.
+pub const DEFAULT_MINOR: u32 = 33;
+/// First minor version whose watch cache honours `limit` on `resourceVersion=0` lists.
+pub const FIRST_MINOR_PAGING_RV0: u32 = 33;
+/// How long a watch from a future resourceVersion waits for the store to reach it.
+pub const TOO_LARGE_RV_WAIT: Duration = Duration::from_secs(3);
+/// Poll period of that wait.
+pub const TOO_LARGE_RV_POLL: Duration = Duration::from_millis(20);
+
+/// The `limit` a list request is served with: `None` (everything) for a `resourceVersion=0`
+/// list before [`FIRST_MINOR_PAGING_RV0`], else the requested one.
+pub fn effective_limit(
+    minor: u32,
+    resource_version: Option<&str>,
+    limit: Option<usize>,
+) -> Option<usize> {
+    if resource_version == Some("0") && minor < FIRST_MINOR_PAGING_RV0 {
+        None
+    } else {
+        limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rv0_limit_by_version() {
+        // (minor, resourceVersion, limit) → served limit
+        let cases: &[(u32, Option<&str>, Option<usize>, Option<usize>)] = &[
+            (32, Some("0"), Some(500), None),
+            (29, Some("0"), Some(1), None),
+            (33, Some("0"), Some(500), Some(500)),
+            (34, Some("0"), Some(500), Some(500)),
+            (32, None, Some(500), Some(500)),
+            (32, Some("17"), Some(500), Some(500)),
+            (32, Some("0"), None, None),
+        ];
+        for &(minor, rv, limit, want) in cases {
+            assert_eq!(
+                effective_limit(minor, rv, limit),
+                want,
+                "minor {minor} rv {rv:?} limit {limit:?}"
+            );
+        }
+    }
+}
