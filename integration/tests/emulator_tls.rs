@@ -2,6 +2,7 @@
 //! (directly and through a written kubeconfig) and kubectl (`--kubeconfig`) work; plain HTTP
 //! to the TLS port and a missing token are rejected. Needs `openssl` and `kubectl`.
 
+use integration::controlplane::bins::{kubectl_need, kubectl_path};
 use std::process::Command;
 
 use integration::emulator::{Emulator, EmulatorConfig, tls};
@@ -12,7 +13,7 @@ use serverkit::require::Need;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_token_for_kube_rs_and_kubectl() -> anyhow::Result<()> {
-    serverkit::require!(Need::Tool("openssl"), Need::Tool("kubectl"));
+    serverkit::require!(Need::Tool("openssl"), kubectl_need());
     let material = tls::generate_self_signed()?;
     let cfg = EmulatorConfig {
         tls: Some(material),
@@ -65,7 +66,7 @@ async fn https_with_token_for_kube_rs_and_kubectl() -> anyhow::Result<()> {
     assert!(plain.map(|(code, _)| code).unwrap_or(0) != 200);
 
     let out = tokio::task::block_in_place(|| {
-        Command::new("kubectl")
+        Command::new(kubectl_path())
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(["get", "svc", "-o", "name"])
             .output()

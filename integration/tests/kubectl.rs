@@ -2,16 +2,16 @@
 //! create -f, get, apply -f (update through a strategic-merge patch), patch, delete, and
 //! get -w receiving an event. Needs kubectl (`serverkit::require`: skips outside CI).
 
+use integration::controlplane::bins::{kubectl_need, kubectl_path};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use integration::emulator::{Emulator, EmulatorConfig};
 use integration::harness::process::{ChildProcess, ProcessSpec};
-use serverkit::require::Need;
 
 fn kubectl(server: &str, home: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("kubectl")
+    let out = Command::new(kubectl_path())
         .arg(format!("--server={server}"))
         .args(args)
         .env("HOME", home)
@@ -42,7 +42,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_round_trip() -> anyhow::Result<()> {
-    serverkit::require!(Need::Tool("kubectl"));
+    serverkit::require!(kubectl_need());
     let emu = Emulator::start(EmulatorConfig::default()).await?;
     let server = emu.url();
     let dir = tempfile::tempdir()?;
@@ -116,7 +116,7 @@ async fn kubectl_round_trip() -> anyhow::Result<()> {
     assert!(slices.contains("kubernetes"), "{slices}");
 
     // get -w sees a change made while it runs.
-    let spec = ProcessSpec::new("kubectl-watch", "kubectl")
+    let spec = ProcessSpec::new("kubectl-watch", kubectl_path())
         .args([
             format!("--server={server}"),
             "get".into(),
@@ -151,7 +151,7 @@ async fn kubectl_round_trip() -> anyhow::Result<()> {
 
     let out = tokio::task::block_in_place(|| kubectl(&server, home, &["delete", "-f", &f]))?;
     assert!(out.contains("deleted"), "{out}");
-    let gone = Command::new("kubectl")
+    let gone = Command::new(kubectl_path())
         .arg(format!("--server={server}"))
         .args(["get", "svc", "web"])
         .env("HOME", home)

@@ -6,6 +6,7 @@
 //! end with the real `kubedns` binary running under the legacy role: it gets a real 403 on
 //! EndpointSlices, falls back to Endpoints and serves (skipped until the binaries are built).
 
+use integration::controlplane::bins::{kubectl_need, kubectl_path};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -212,7 +213,7 @@ async fn service_account_token_gets_401_403_like_kube_apiserver() -> anyhow::Res
 /// `kubectl auth can-i --as=<sa> <args>`: Some(true) for `yes` (exit 0), Some(false) for
 /// `no` (exit 1), error otherwise.
 fn can_i(kubeconfig: &Path, home: &Path, args: &[&str]) -> anyhow::Result<bool> {
-    let out = Command::new("kubectl")
+    let out = Command::new(kubectl_path())
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args(["auth", "can-i", &format!("--as={KUBE_DNS_SA}")])
         .args(args)
@@ -232,7 +233,7 @@ fn can_i(kubeconfig: &Path, home: &Path, args: &[&str]) -> anyhow::Result<bool> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_auth_can_i_as_kube_dns() -> anyhow::Result<()> {
-    serverkit::require!(Need::Tool("kubectl"), Need::Tool("openssl"),);
+    serverkit::require!(kubectl_need(), Need::Tool("openssl"),);
     // kubectl sends bearer tokens only over HTTPS.
     let material = tls::generate_self_signed()?;
     let emu = Emulator::start(EmulatorConfig {
@@ -262,7 +263,7 @@ async fn kubectl_auth_can_i_as_kube_dns() -> anyhow::Result<()> {
         "list endpointslices before rbac-endpointslices.yaml"
     );
     let applied = tokio::task::block_in_place(|| {
-        Command::new("kubectl")
+        Command::new(kubectl_path())
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(["apply", "-f"])
             .arg(manifest("rbac-endpointslices.yaml"))

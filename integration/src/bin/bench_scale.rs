@@ -41,11 +41,11 @@ use clap::Parser;
 use hickory_proto::rr::RecordType;
 use integration::emulator::Emulator;
 use integration::harness::dns::{DnsClient, answer_ips};
+use integration::harness::objects;
 use integration::harness::ports::{free_dns_port, free_tcp_port};
 use integration::harness::process::{ChildProcess, ProcessSpec};
 use integration::harness::scale::{self, Shape, SvcSpec};
 use integration::harness::wait::http_get;
-use integration::harness::objects;
 use tokio::time::Instant;
 
 /// Period between DNS polls while waiting for an update to become visible.
@@ -118,7 +118,12 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Shape::Realistic)]
     objects: Shape,
     /// Endpoint sources to measure (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "endpointslices,endpoints")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "endpointslices,endpoints"
+    )]
     endpoint_source: Vec<Source>,
     /// Emulated Kubernetes minor version: below 33 a `resourceVersion=0` list is served
     /// unpaginated, as by a real watch cache.
@@ -646,8 +651,19 @@ async fn main() -> anyhow::Result<()> {
     for (i, source) in args.endpoint_source.iter().copied().enumerate() {
         println!("scale: kubedns --endpoint-source={}", source.flag());
         rows.prefix = source.prefix();
-        measure_source(&args, &kubedns_bin, &emu, &specs, &work, source, i, rss_empty, tck, &mut rows)
-            .await?;
+        measure_source(
+            &args,
+            &kubedns_bin,
+            &emu,
+            &specs,
+            &work,
+            source,
+            i,
+            rss_empty,
+            tck,
+            &mut rows,
+        )
+        .await?;
     }
     if let Some(csv) = &args.csv {
         rows.write_csv(csv)?;
@@ -705,7 +721,10 @@ async fn measure_source(
         let m = client.tcp(&fq, RecordType::A).await?;
         let n = answer_ips(&m).len();
         if n != big.endpoints {
-            bail!("kubedns answered {n} addresses for {fq}, expected {}", big.endpoints);
+            bail!(
+                "kubedns answered {n} addresses for {fq}, expected {}",
+                big.endpoints
+            );
         }
     }
     tokio::time::sleep(SETTLE).await;
@@ -729,9 +748,17 @@ async fn measure_source(
     if !args.skip_relist {
         let took = forced_relist(emu, &mut k, round).await?;
         rows.add("relist_s", took.as_secs_f64(), "s");
-        rows.add("peak_rss_after_relist_mib", mib(status_kib(k.pid, "VmHWM")?), "MiB");
+        rows.add(
+            "peak_rss_after_relist_mib",
+            mib(status_kib(k.pid, "VmHWM")?),
+            "MiB",
+        );
         tokio::time::sleep(SETTLE).await;
-        rows.add("rss_after_relist_mib", mib(status_kib(k.pid, "VmRSS")?), "MiB");
+        rows.add(
+            "rss_after_relist_mib",
+            mib(status_kib(k.pid, "VmRSS")?),
+            "MiB",
+        );
     }
 
     // 5. Programming latency at each rate.

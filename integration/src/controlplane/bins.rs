@@ -132,3 +132,16 @@ pub fn control_plane_needs(release: Release) -> Vec<serverkit::require::Need> {
         })
         .collect()
 }
+
+/// The kubectl built with the primary release: the one tests, docs and the sandbox use.
+pub fn kubectl_path() -> PathBuf {
+    bin_dir(Release::Primary).join("kubectl")
+}
+
+/// [`kubectl_path`] as a test requirement.
+pub fn kubectl_need() -> serverkit::require::Need {
+    serverkit::require::Need::file(
+        kubectl_path(),
+        "kubectl built from source (run `bash integration/k8s/build.sh primary`)",
+    )
+}

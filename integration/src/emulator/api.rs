@@ -401,6 +401,9 @@ async fn resource_handler(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if !table::acceptable(accept) {
+        return error_response(&ApiError::not_acceptable());
+    }
     let as_table = table::wants_table(accept);
     let ns_str = ns.clone().unwrap_or_default();
     let result = match (method.as_str(), name.as_deref(), watch) {

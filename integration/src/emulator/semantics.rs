@@ -4,10 +4,16 @@
 //! * **`resourceVersion=0` lists** are served from the watch cache. Before 1.33 the cache
 //!   ignores `limit` for them (`shouldDelegateList` keeps RV=0 requests in the cache because
 //!   "hasLimit := pred.Limit > 0 && resourceVersion != \"0\"", and the cache answers with every
-//!   item, no `continue`): one response holds the whole collection. From 1.33 (cache snapshots,
-//!   KEP-4988) the cache paginates them: the emulator then honours `limit`/`continue` as for
-//!   any other list. Set the emulated version with [`super::EmulatorConfig::minor`].
-//! * **A watch from a resourceVersion newer than the store's** waits up to
+//!   item, no `continue`): one response holds the whole collection. Cache snapshots (KEP-4988)
+//!   did not change that for RV=0: the real kube-apiserver 1.34.4 answers
+//!   `resourceVersion=0&limit=2` over five Services with all five and no `continue`
+//!   (`integration/tests/emulator_vs_real.rs`). So every version the emulator emulates serves
+//!   them unpaginated ([`FIRST_MINOR_PAGING_RV0`] lies beyond the last one measured). Set the
+//!   emulated version with [`super::EmulatorConfig::minor`].
+//! * **A watch from a resourceVersion newer than the store's.** From
+//!   [`FIRST_MINOR_WATCH_WAITS_FOR_RV`] (measured on 1.34.4) the watch is accepted and simply
+//!   delivers nothing until the store passes that version, ending at its timeout without an
+//!   error. Before it, the watch waits up to
 //!   [`TOO_LARGE_RV_WAIT`] (the cache's `blockTimeout`) for the store to catch up, then fails
 //!   with `storage.NewTooLargeResourceVersionError`: a Status 504, reason `Timeout`, message
 //!   "Timeout: Too large resource version: N, current: M", cause `ResourceVersionTooLarge`,
@@ -22,8 +28,12 @@ use std::time::Duration;
 
 /// Emulated minor version unless configured.
 pub const DEFAULT_MINOR: u32 = 33;
-/// First minor version whose watch cache honours `limit` on `resourceVersion=0` lists.
-pub const FIRST_MINOR_PAGING_RV0: u32 = 33;
+/// First minor version whose watch cache would honour `limit` on `resourceVersion=0` lists:
+/// none up to the newest release measured (1.34.4), so one past it.
+pub const FIRST_MINOR_PAGING_RV0: u32 = 35;
+/// First minor version whose watch from a future resourceVersion waits quietly instead of
+/// failing with "Too large resource version" (measured: 1.34.4 waits).
+pub const FIRST_MINOR_WATCH_WAITS_FOR_RV: u32 = 34;
 /// How long a watch from a future resourceVersion waits for the store to reach it.
 pub const TOO_LARGE_RV_WAIT: Duration = Duration::from_secs(3);
 /// Poll period of that wait.
@@ -53,8 +63,9 @@ mod tests {
         let cases: &[(u32, Option<&str>, Option<usize>, Option<usize>)] = &[
             (32, Some("0"), Some(500), None),
             (29, Some("0"), Some(1), None),
-            (33, Some("0"), Some(500), Some(500)),
-            (34, Some("0"), Some(500), Some(500)),
+            (33, Some("0"), Some(500), None),
+            (34, Some("0"), Some(500), None),
+            (35, Some("0"), Some(500), Some(500)),
             (32, None, Some(500), Some(500)),
             (32, Some("17"), Some(500), Some(500)),
             (32, Some("0"), None, None),

@@ -105,6 +105,36 @@ impl ApiError {
         }
     }
 
+    /// 406 for an `Accept` header naming no representation the server has.
+    pub fn not_acceptable() -> Self {
+        ApiError {
+            code: 406,
+            reason: "NotAcceptable",
+            message: "406: Not Acceptable\n\nAvailable representations: application/json, \
+                      application/yaml, application/vnd.kubernetes.protobuf, \
+                      application/json;stream=watch, application/vnd.kubernetes.protobuf;stream=watch"
+                .into(),
+            details: None,
+        }
+    }
+
+    /// 422 for a watch-list without `resourceVersionMatch=NotOlderThan` (list-options
+    /// validation, as kube-apiserver words it).
+    pub fn watch_list_needs_not_older_than() -> Self {
+        let msg = "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan";
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: format!(
+                "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: {msg}"
+            ),
+            details: Some(json!({"group": "meta.k8s.io", "kind": "ListOptions",
+                "causes": [{"reason": "FieldValueForbidden",
+                    "message": format!("Forbidden: {msg}"),
+                    "field": "resourceVersionMatch"}]})),
+        }
+    }
+
     /// 410 Gone / Expired: the requested resourceVersion is older than the event history.
     pub fn expired(message: impl Into<String>) -> Self {
         ApiError {

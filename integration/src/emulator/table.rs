@@ -12,6 +12,25 @@ pub fn wants_table(accept: &str) -> bool {
     accept.contains("as=Table")
 }
 
+/// Media types a response can be negotiated to (the emulator encodes JSON for all of them;
+/// protobuf-only clients are the documented exception, see `docs/integration.md`).
+const ACCEPTABLE: &[&str] = &[
+    "*/*",
+    "application/*",
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
+
+/// Whether an `Accept` header names a representation the server has (an empty header does).
+pub fn acceptable(accept: &str) -> bool {
+    accept.trim().is_empty()
+        || accept.split(',').any(|range| {
+            let media = range.split(';').next().unwrap_or("").trim();
+            ACCEPTABLE.iter().any(|a| a.eq_ignore_ascii_case(media))
+        })
+}
+
 fn col(name: &str, format: &str) -> Value {
     json!({"name": name, "type": "string", "format": format, "description": name, "priority": 0})
 }
@@ -38,7 +57,12 @@ fn service_ports(svc: &Value) -> String {
 
 fn extra_columns(res: &ResourceDef) -> Vec<Value> {
     match res.kind {
-        "Service" => vec![col("Type", ""), col("Cluster-IP", ""), col("Port(s)", "")],
+        "Service" => vec![
+            col("Type", ""),
+            col("Cluster-IP", ""),
+            col("External-IP", ""),
+            col("Port(s)", ""),
+        ],
         "Pod" => vec![col("Status", ""), col("IP", "")],
         "EndpointSlice" => vec![col("AddressType", ""), col("Endpoints", "")],
         "Endpoints" => vec![col("Endpoints", "")],
@@ -54,6 +78,7 @@ fn extra_cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
         "Service" => vec![
             s(&o["spec"]["type"]),
             s(&o["spec"]["clusterIP"]),
+            json!(external_ips(o)),
             json!(service_ports(o)),
         ],
         "Pod" => vec![s(&o["status"]["phase"]), s(&o["status"]["podIP"])],
@@ -69,6 +94,68 @@ fn extra_cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
         }
         "Namespace" => vec![s(&o["status"]["phase"])],
         _ => Vec::new(),
+    }
+}
+
+/// Columns after Age (kubectl shows priority-1 columns with `-o wide`).
+fn trailing_columns(res: &ResourceDef) -> Vec<Value> {
+    match res.kind {
+        "Service" => {
+            let mut c = col("Selector", "");
+            c["priority"] = json!(1);
+            vec![c]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn trailing_cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
+    match res.kind {
+        "Service" => {
+            let sel: Vec<String> = o["spec"]["selector"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            vec![json!(if sel.is_empty() {
+                "<none>".to_string()
+            } else {
+                sel.join(",")
+            })]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A Service's external addresses: `spec.externalName`, load-balancer ingress and
+/// `spec.externalIPs`, else `<none>`.
+fn external_ips(svc: &Value) -> String {
+    if let Some(n) = svc["spec"]["externalName"].as_str() {
+        return n.to_string();
+    }
+    let mut ips: Vec<String> = svc["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            i["ip"]
+                .as_str()
+                .or(i["hostname"].as_str())
+                .map(str::to_string)
+        })
+        .collect();
+    ips.extend(
+        svc["spec"]["externalIPs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_str().map(str::to_string)),
+    );
+    if ips.is_empty() {
+        "<none>".into()
+    } else {
+        ips.join(",")
     }
 }
 
@@ -102,6 +189,7 @@ pub fn table(res: &ResourceDef, items: &[&Value], meta: Value) -> Value {
     let mut cols = vec![col("Name", "name")];
     cols.extend(extra_columns(res));
     cols.push(col("Age", ""));
+    cols.extend(trailing_columns(res));
     let now = now_unix();
     let rows: Vec<Value> = items
         .iter()
@@ -112,6 +200,7 @@ pub fn table(res: &ResourceDef, items: &[&Value], meta: Value) -> Value {
                 .and_then(parse_rfc3339)
                 .map_or_else(|| "<unknown>".to_string(), |t| human_age(now - t));
             cells.push(json!(age));
+            cells.extend(trailing_cells(res, o));
             json!({"cells": cells, "object": o})
         })
         .collect();
@@ -127,16 +216,44 @@ mod tests {
     #[test]
     fn service_table() {
         let svc = json!({"metadata": {"name": "web", "creationTimestamp": "2020-01-01T00:00:00Z"},
-            "spec": {"type": "ClusterIP", "clusterIP": "10.0.1.1", "ports": [{"port": 80, "protocol": "TCP"}]}});
+            "spec": {"type": "ClusterIP", "clusterIP": "10.0.1.1", "selector": {"app": "web"},
+                     "ports": [{"port": 80, "protocol": "TCP"}]}});
         let t = table(
             by_plural("services").expect("svc"),
             &[&svc],
             json!({"resourceVersion": "5"}),
         );
         assert_eq!(t["kind"], "Table");
-        assert_eq!(t["columnDefinitions"].as_array().map(Vec::len), Some(5));
+        // kube-apiserver 1.34's columns (emulator_vs_real compares them).
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Type",
+                "Cluster-IP",
+                "External-IP",
+                "Port(s)",
+                "Age",
+                "Selector"
+            ]
+        );
         assert_eq!(t["rows"][0]["cells"][0], "web");
-        assert_eq!(t["rows"][0]["cells"][3], "80/TCP");
+        assert_eq!(t["rows"][0]["cells"][3], "<none>");
+        assert_eq!(t["rows"][0]["cells"][4], "80/TCP");
+        assert_eq!(t["rows"][0]["cells"][6], "app=web");
+        assert!(acceptable(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        ));
+        assert!(acceptable("application/vnd.kubernetes.protobuf, */*"));
+        assert!(acceptable(""));
+        assert!(!acceptable("application/xml"));
+        assert!(!acceptable("text/html, application/xml;q=0.9"));
         assert_eq!(t["rows"][0]["object"]["metadata"]["name"], "web");
         assert!(wants_table(
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"

@@ -145,6 +145,9 @@ pub fn start(
     if send_initial && !shared.cfg.watch_list {
         return error_response(&ApiError::watch_list_disabled());
     }
+    if send_initial && p.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
+        return error_response(&ApiError::watch_list_needs_not_older_than());
+    }
     let filter = WatchFilter {
         res,
         ns: ns.clone(),
@@ -180,21 +183,24 @@ pub fn start(
     tokio::spawn(async move {
         shared.stats.active_watches.fetch_add(1, Ordering::Relaxed);
         let started = match future_rv {
-            Some(n) => wait_for_rv(&shared, res, ns.as_deref(), n).await,
-            None => started,
+            Some(n) => wait_for_rv(&shared, res, ns.as_deref(), n, max).await,
+            None => Some(started),
         };
-        run(
-            &tx,
-            filter,
-            started,
-            send_initial,
-            bookmarks,
-            bookmark_every,
-            max,
-            kill,
-            as_table,
-        )
-        .await;
+        // `None`: the watch ended (its timeout) before the store reached its version.
+        if let Some(started) = started {
+            run(
+                &tx,
+                filter,
+                started,
+                send_initial,
+                bookmarks,
+                bookmark_every,
+                max,
+                kill,
+                as_table,
+            )
+            .await;
+        }
         shared.stats.active_watches.fetch_sub(1, Ordering::Relaxed);
     });
     (
@@ -208,25 +214,34 @@ pub fn start(
         .into_response()
 }
 
-/// A watch from a version the store has not reached: wait up to
-/// [`TOO_LARGE_RV_WAIT`](super::semantics::TOO_LARGE_RV_WAIT) for it, as the watch cache does,
-/// then give up with "Too large resource version".
+/// A watch from a version the store has not reached. From
+/// [`FIRST_MINOR_WATCH_WAITS_FOR_RV`](super::semantics::FIRST_MINOR_WATCH_WAITS_FOR_RV) it waits
+/// for the store as long as the watch lasts (`max`; `None` when that ends first). Before, it
+/// waits up to [`TOO_LARGE_RV_WAIT`](super::semantics::TOO_LARGE_RV_WAIT), as the watch cache's
+/// `blockTimeout`, then gives up with "Too large resource version".
 async fn wait_for_rv(
     shared: &Shared,
     res: &'static ResourceDef,
     ns: Option<&str>,
     rv: u64,
-) -> Result<super::store::WatchStart, ApiError> {
-    let deadline = tokio::time::Instant::now() + super::semantics::TOO_LARGE_RV_WAIT;
+    max: Duration,
+) -> Option<Result<super::store::WatchStart, ApiError>> {
+    let quiet = shared.cfg.minor >= super::semantics::FIRST_MINOR_WATCH_WAITS_FOR_RV;
+    let wait = if quiet {
+        max
+    } else {
+        super::semantics::TOO_LARGE_RV_WAIT
+    };
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         {
             let store = shared.store();
             let current = store.resource_version();
             if current >= rv {
-                return store.watch(res, ns, Some(rv));
+                return Some(store.watch(res, ns, Some(rv)));
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ApiError::too_large_rv(rv, current));
+                return (!quiet).then(|| Err(ApiError::too_large_rv(rv, current)));
             }
         }
         tokio::time::sleep(super::semantics::TOO_LARGE_RV_POLL).await;
