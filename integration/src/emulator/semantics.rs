@@ -60,7 +60,8 @@ mod tests {
     #[test]
     fn rv0_limit_by_version() {
         // (minor, resourceVersion, limit) → served limit
-        let cases: &[(u32, Option<&str>, Option<usize>, Option<usize>)] = &[
+        type Case<'a> = (u32, Option<&'a str>, Option<usize>, Option<usize>);
+        let cases: &[Case<'_>] = &[
             (32, Some("0"), Some(500), None),
             (29, Some("0"), Some(1), None),
             (33, Some("0"), Some(500), None),
