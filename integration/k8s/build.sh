@@ -5,17 +5,22 @@
 #
 # Output: target/k8s/<set>/bin/{etcd,kube-apiserver,kube-controller-manager,kubectl} where
 # <set> = k8s-<version>_etcd-<version>_go<go version>. A set whose stamp file matches its pins,
-# the Go version and this script's hash is not rebuilt. target/k8s/current points at the
-# primary set (the one tests use unless KUBE_DNS_RS_K8S_DIR says otherwise).
+# and the Go version is not rebuilt. target/k8s/current points at the
+# primary set (the one tests use unless KUBE_DNS_RS_K8S_DIR says otherwise). The stamp holds the
+# pins and the Go version only: nothing is rebuilt while they stay the same.
 #
 # Usage: integration/k8s/build.sh [primary|older|all]   (default: primary)
 #   primary  Kubernetes $K8S_PRIMARY (>= 1.34; its watch cache paginates RV=0 lists)
 #   older    Kubernetes $K8S_OLDER (1.32; its watch cache serves RV=0 lists unpaginated)
 set -euo pipefail
+# A failed step inside $(...) (every build runs in one) must fail the script.
+shopt -s inherit_errexit
 
 # ---- pins -------------------------------------------------------------------------------
 K8S_PRIMARY=v1.34.4
-K8S_OLDER=v1.32.13
+# v1.32.13's staging modules are not all served by the module proxy (k8s.io/endpointslice
+# v0.32.13 answers 403 'not available'); v1.32.2's are.
+K8S_OLDER=v1.32.2
 # etcd supported by both releases (Kubernetes 1.32 ships etcd 3.5, 1.34 ships 3.6; 3.6 serves
 # both: the 1.32 apiserver's etcd client speaks the same v3 API).
 ETCD_VERSION=v3.6.16
@@ -27,7 +32,6 @@ out_root="${KUBE_DNS_RS_K8S_OUT:-$root/target/k8s}"
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
 export CGO_ENABLED=0
 go_version="$(go env GOVERSION)"
-script_hash="$(sha256sum "$0" | cut -c1-12)"
 
 log() { echo "k8s-build: $*" >&2; }
 
@@ -66,7 +70,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-  (cd "$work" && go mod tidy >/dev/null)
+  (cd "$work" && go mod tidy) >"$work/tidy.log" 2>&1 || {
+    log "go mod tidy failed for k8s.io/kubernetes@$ver:"; tail -20 "$work/tidy.log" >&2; return 1; }
   # The version the binaries report (kubectl's skew warning and /version read it).
   local ldflags="-s -w"
   local pkg
@@ -100,7 +105,8 @@ package tools
 
 import _ "go.etcd.io/etcd/server/v3"
 GO
-  (cd "$work" && go mod tidy >/dev/null)
+  (cd "$work" && go mod tidy) >"$work/tidy.log" 2>&1 || {
+    log "go mod tidy failed for etcd $ver:"; tail -20 "$work/tidy.log" >&2; return 1; }
   log "building etcd $ver"
   (cd "$work" && go build -ldflags "-s -w" -o "$dest/etcd" go.etcd.io/etcd/server/v3)
 }
@@ -109,7 +115,7 @@ build_set() {
   local k8s="$1"
   local set="k8s-${k8s}_etcd-${ETCD_VERSION}_${go_version}"
   local dir="$out_root/$set"
-  local stamp="$dir/.stamp" want="$k8s $ETCD_VERSION $go_version $script_hash"
+  local stamp="$dir/.stamp" want="$k8s $ETCD_VERSION $go_version"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     log "up to date: $dir"
   else

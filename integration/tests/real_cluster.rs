@@ -254,7 +254,42 @@ async fn config_map_mode_and_the_federation_node_watch() -> anyhow::Result<()> {
     if let Err(e) = r {
         anyhow::bail!("{e}\n{}", stack.describe());
     }
-    // A ConfigMap edit is applied in place: the federation goes away.
+    // `kubectl edit`, as a user types it (the editor being a scripted one): the federation's
+    // domain changes in place.
+    let out = std::process::Command::new(cp.binaries().path("kubectl"))
+        .arg(format!(
+            "--kubeconfig={}",
+            cp.kubeconfig(Identity::Admin).display()
+        ))
+        .args(["-n", "kube-system", "edit", "configmap", "kube-dns"])
+        .env(
+            "KUBE_EDITOR",
+            "sed -i s/myfed=example.com/myfed=example.org/",
+        )
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "kubectl edit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let edited = "web.demo.myfed.svc.z1.r1.example.org.";
+    let r = integration::harness::Stack::wait_for_answer(
+        &client,
+        fed,
+        RecordType::CNAME,
+        integration::harness::Transport::Udp,
+        CHANGE_TIMEOUT,
+        |m| {
+            m.answers.iter().any(|r| {
+                matches!(&r.data, hickory_proto::rr::RData::CNAME(c) if c.0.to_ascii() == edited)
+            })
+        },
+    )
+    .await;
+    if let Err(e) = r {
+        anyhow::bail!("after kubectl edit: {e}\n{}", stack.describe());
+    }
+    // A patch removing the key: the federation goes away.
     cp.kubectl_ok([
         "-n",
         "kube-system",

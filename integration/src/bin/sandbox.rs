@@ -1,7 +1,9 @@
 //! `sandbox`: the whole kube-dns pod on loopback with one command.
 //!
 //! `cargo run -p integration --bin sandbox` starts the API emulator seeded with
-//! `manifests/examples/` (or a built-in demo), then `kubedns`, `dnsmasq-rs` and `healthz` with
+//! `manifests/examples/` (or a built-in demo) — or, with `--real-control-plane`, etcd,
+//! kube-apiserver and kube-controller-manager built by `integration/k8s/build.sh`, loaded with
+//! the same files — then `kubedns`, `dnsmasq-rs` and `healthz` with
 //! the legacy manifest's arguments (ports remapped only where binding is impossible, e.g. DNS
 //! on 1053 instead of 53 without root), prints how to query it, and stops every child on
 //! Ctrl-C / SIGTERM. Missing binaries are built first with `cargo build --workspace --bins`.
@@ -14,6 +16,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use hickory_proto::rr::RecordType;
+use integration::controlplane::bins::kubectl_path;
+use integration::controlplane::{
+    ControlPlane, ControlPlaneOptions, ENDPOINT_CONTROLLERS, Identity,
+};
 use integration::emulator::{Emulator, EmulatorConfig};
 use integration::harness::bins::{WORKSPACE_BINARIES, binary_path, missing_binaries};
 use integration::harness::dns::{DnsClient, answer_strings};
@@ -27,6 +33,10 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the supervisor checks that children are alive.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
+
+/// Service range of the demo cluster's ClusterIPs, added to a real control plane as a
+/// ServiceCIDR (its primary range is `integration::controlplane::SERVICE_CIDR`).
+const DEMO_SERVICE_CIDR: &str = "10.96.0.0/16";
 
 /// Demo cluster used when `manifests/examples/` is absent.
 const BUILTIN_DEMO: &str = r#"
@@ -96,6 +106,53 @@ struct Args {
     /// Directory for the children's logs (default: a temporary directory removed at exit).
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Run on the real control plane (etcd, kube-apiserver, kube-controller-manager built by
+    /// `integration/k8s/build.sh`) instead of the emulator; `--api-port` is then unused.
+    #[arg(long)]
+    real_control_plane: bool,
+}
+
+/// The API the sandbox runs against.
+enum Api {
+    Emulator(Emulator),
+    Real(Box<ControlPlane>),
+}
+
+impl Api {
+    /// kubedns's API flags.
+    fn kubedns_flags(&self) -> Vec<String> {
+        match self {
+            Api::Emulator(e) => vec![format!("--kube-master-url={}", e.url())],
+            Api::Real(cp) => vec![format!(
+                "--kubecfg-file={}",
+                cp.kubeconfig(Identity::Admin).display()
+            )],
+        }
+    }
+
+    /// The kubectl command line a user types against it.
+    fn kubectl(&self) -> String {
+        let kubectl = kubectl_path();
+        let bin = if kubectl.is_file() {
+            kubectl.display().to_string()
+        } else {
+            "kubectl".into()
+        };
+        match self {
+            Api::Emulator(e) => format!("{bin} --server {}", e.url()),
+            Api::Real(cp) => format!(
+                "{bin} --kubeconfig {}",
+                cp.kubeconfig(Identity::Admin).display()
+            ),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Api::Emulator(e) => format!("API emulator   {}", e.url()),
+            Api::Real(cp) => format!("kube-apiserver {} ({})", cp.url(), cp.versions()),
+        }
+    }
 }
 
 fn workspace_root() -> PathBuf {
@@ -268,27 +325,58 @@ async fn run(args: &Args, children: &mut Children) -> anyhow::Result<()> {
     let sidecar_port = pick_port("healthz (sidecar)", 10054, &[], false, eph)?;
     let api_port = pick_port("API emulator", args.api_port, &[], false, eph)?;
 
-    // 2. Emulator.
+    // 2. The API: emulator or real control plane, seeded with the same files.
     let manifests = match &args.manifests {
         Some(p) => Some(p.clone()),
         None => Some(workspace_root().join("manifests/examples")).filter(|p| p.is_dir()),
     };
-    eprintln!(
-        "[1/4] API emulator on 127.0.0.1:{api_port}, seeded from {}",
-        manifests
-            .as_ref()
-            .map_or("the built-in demo".to_string(), |p| p.display().to_string())
-    );
-    let emu = Emulator::start(EmulatorConfig {
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, api_port)),
-        manifests: manifests.into_iter().collect(),
-        ..EmulatorConfig::default()
-    })
-    .await?;
-    if args.manifests.is_none() && !workspace_root().join("manifests/examples").is_dir() {
-        emu.apply_yaml(BUILTIN_DEMO)?;
-    }
-    eprintln!("    ready: {}", emu.url());
+    let seed = manifests
+        .as_ref()
+        .map_or("the built-in demo".to_string(), |p| p.display().to_string());
+    let api = if args.real_control_plane {
+        eprintln!("[1/4] real control plane (integration/k8s/build.sh), seeded from {seed}");
+        let cp = ControlPlane::start(ControlPlaneOptions {
+            controllers: Some(ENDPOINT_CONTROLLERS),
+            ..ControlPlaneOptions::default()
+        })
+        .await
+        .context("starting the control plane (build it with `bash integration/k8s/build.sh`)")?;
+        cp.add_service_cidr("demo-range", DEMO_SERVICE_CIDR).await?;
+        match &manifests {
+            Some(p) => {
+                let files: Vec<PathBuf> = if p.is_dir() {
+                    let mut f: Vec<PathBuf> = std::fs::read_dir(p)?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                        .collect();
+                    f.sort();
+                    f
+                } else {
+                    vec![p.clone()]
+                };
+                for f in files {
+                    cp.apply_fixture(&f)?;
+                }
+            }
+            None => {
+                cp.kubectl_apply(BUILTIN_DEMO)?;
+            }
+        }
+        Api::Real(Box::new(cp))
+    } else {
+        eprintln!("[1/4] API emulator on 127.0.0.1:{api_port}, seeded from {seed}");
+        let emu = Emulator::start(EmulatorConfig {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, api_port)),
+            manifests: manifests.into_iter().collect(),
+            ..EmulatorConfig::default()
+        })
+        .await?;
+        if args.manifests.is_none() && !workspace_root().join("manifests/examples").is_dir() {
+            emu.apply_yaml(BUILTIN_DEMO)?;
+        }
+        Api::Emulator(emu)
+    };
+    eprintln!("    ready: {}", api.describe());
 
     // 3. Children.
     let tmp = tempfile::Builder::new()
@@ -305,7 +393,9 @@ async fn run(args: &Args, children: &mut Children) -> anyhow::Result<()> {
     std::fs::create_dir_all(&nanny_cfg)?;
     let log_env = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
 
-    let mut kargs = kubedns_args(&domain, kubedns_port, readiness_port, &emu.url());
+    let mut kargs = kubedns_args(&domain, kubedns_port, readiness_port, "");
+    kargs.retain(|a| !a.starts_with("--kube-master-url="));
+    kargs.extend(api.kubedns_flags());
     kargs.push(format!("--config-dir={}", kubedns_cfg.display()));
     let spec = ProcessSpec::new("kubedns", kubedns_bin)
         .args(kargs)
@@ -355,7 +445,7 @@ async fn run(args: &Args, children: &mut Children) -> anyhow::Result<()> {
     let d = domain.trim_end_matches('.');
     println!();
     println!("kube-dns-rs sandbox is up (logs: {})", log_dir.display());
-    println!("  API emulator   {}", emu.url());
+    println!("  {}", api.describe());
     println!("  dnsmasq-rs     127.0.0.1:{dns_port}   (pod DNS port)");
     println!(
         "  kubedns        127.0.0.1:{kubedns_port}  readiness http://127.0.0.1:{readiness_port}/readiness  metrics http://127.0.0.1:{metrics_port}/metrics"
@@ -372,13 +462,24 @@ async fn run(args: &Args, children: &mut Children) -> anyhow::Result<()> {
     println!("  dig @127.0.0.1 -p {dns_port} web.demo.svc.{d}");
     println!("  dig @127.0.0.1 -p {dns_port} _http._tcp.web.demo.svc.{d} SRV");
     println!("  curl http://127.0.0.1:{sidecar_port}/healthcheck/kubedns");
-    println!("  kubectl --server {} get svc -A", emu.url());
-    println!(
-        "  kubectl --server {} create service clusterip hello --tcp=80 --dry-run=client -o yaml | kubectl --server {} create -f -",
-        emu.url(),
-        emu.url()
-    );
-    println!("  dig @127.0.0.1 -p {dns_port} hello.default.svc.{d}");
+    let kubectl = api.kubectl();
+    println!("  {kubectl} get svc -A");
+    match &api {
+        // kubectl's imperative generators send protobuf, which only the real server reads.
+        Api::Real(_) => {
+            println!("  {kubectl} create service clusterip hello --tcp=80");
+            println!("  dig @127.0.0.1 -p {dns_port} hello.default.svc.{d}");
+            println!();
+            println!("  {kubectl} delete service hello");
+        }
+        Api::Emulator(_) => {
+            println!(
+                "  {kubectl} create service clusterip hello --tcp=80 --dry-run=client -o yaml | {kubectl} create -f -"
+            );
+            println!("  dig @127.0.0.1 -p {dns_port} hello.default.svc.{d}");
+            println!("  {kubectl} delete service hello");
+        }
+    }
     println!();
 
     let client = DnsClient::new(SocketAddr::from((Ipv4Addr::LOCALHOST, dns_port)));

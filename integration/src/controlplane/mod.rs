@@ -359,6 +359,28 @@ impl ControlPlane {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// `kubectl apply -f path` (a fixture file), then for every Pod in it whose manifest
+    /// carries `status.podIP` (which a create ignores) [`Self::schedule_and_ready`]: fixtures
+    /// written for the emulator become real cluster state, Endpoints and EndpointSlices coming
+    /// from the controllers.
+    pub fn apply_fixture(&self, path: &Path) -> anyhow::Result<()> {
+        self.kubectl_ok(["apply", "-f", &path.display().to_string()])
+            .with_context(|| format!("applying {}", path.display()))?;
+        let text = std::fs::read_to_string(path)?;
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+            .map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
+        for doc in docs {
+            if doc["kind"] == "Pod"
+                && let Some(ip) = doc["status"]["podIP"].as_str()
+            {
+                let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default");
+                let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+                self.schedule_and_ready(ns, name, ip)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Creates the Node `name` (what a kubelet registers) with zone/region labels, if absent.
     pub fn ensure_node(&self, name: &str) -> anyhow::Result<()> {
         self.kubectl_apply(&format!(

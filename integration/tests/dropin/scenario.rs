@@ -358,22 +358,9 @@ async fn load_cluster(
             &format!("--serviceaccount={}:default", template.namespace),
         ])?;
     }
-    let demo = root.join("manifests/examples/demo-cluster.yaml");
-    api.kubectl_ok(["apply", "-f", &demo.display().to_string()])
-        .context("applying manifests/examples/demo-cluster.yaml")?;
-    // Its Pods carry the podIP a kubelet would report; here the scheduler's binding and the
-    // kubelet's status are written through the API, and the real endpoint controllers then
-    // build Endpoints and EndpointSlices from them.
-    for doc in parse_documents(&demo)? {
-        if doc["kind"] == "Pod"
-            && let Some(ip) = doc["status"]["podIP"].as_str()
-        {
-            let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default");
-            let name = doc["metadata"]["name"].as_str().unwrap_or_default();
-            api.schedule_and_ready(ns, name, ip)?;
-        }
-    }
-    Ok(())
+    // Its Pods become Ready as the scheduler and a kubelet would make them, so the real
+    // endpoint controllers build their Endpoints and EndpointSlices.
+    api.apply_fixture(&root.join("manifests/examples/demo-cluster.yaml"))
 }
 
 /// The service-account volume kubelet mounts: a bound token for the pod's service account
