@@ -37,7 +37,10 @@
 #     to compile, the script logs the compiler error, records it in versions.txt and still
 #     installs kube-dns.
 #
-# Output: target/peers/<set>/bin/{coredns,kube-dns[,node-cache]} where
+# Also built when they compile (not required): dnsmasq-nanny and sidecar, the other two
+# containers of the legacy kube-dns pod.
+#
+# Output: target/peers/<set>/bin/{coredns,kube-dns[,node-cache,dnsmasq-nanny,sidecar]} where
 # <set> = coredns-<version>_kube-dns-<tag>_<go version>, plus versions.txt (module@version of
 # every binary, or why it is missing). Each peer has its own stamp (pins + Go version + this
 # script's hash); a peer whose stamp matches is not rebuilt. target/peers/current points at the
@@ -61,6 +64,8 @@ COREDNS_REQUIRED_PLUGINS="errors health ready kubernetes prometheus forward cach
 # on the proxy's allowlist here). Each is replaced by an empty local module (a go.mod only) so
 # that the module graph loads; a build that compiles one of their packages fails and says so.
 UNSERVED_MODULES="inet.af/netaddr"
+# k8s.io/dns commands built besides kube-dns, each optional (see build_kube_dns).
+KUBE_DNS_OPTIONAL_CMDS="node-cache dnsmasq-nanny sidecar"
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 which="${1:-all}"
@@ -187,7 +192,8 @@ build_kube_dns() {
   local t0=$SECONDS mc0
   mc0="$(modcache_mb)"
   rm -rf "$work" && mkdir -p "$work" "$bin"
-  rm -f "$bin/kube-dns" "$bin/node-cache"
+  rm -f "$bin/kube-dns"
+  for m in $KUBE_DNS_OPTIONAL_CMDS; do rm -f "$bin/$m"; done
   local m
   for m in $UNSERVED_MODULES; do
     mkdir -p "$work/unserved/$m"
@@ -216,8 +222,10 @@ build_kube_dns() {
 package tools
 
 import (
+	_ "k8s.io/dns/cmd/dnsmasq-nanny"
 	_ "k8s.io/dns/cmd/kube-dns"
 	_ "k8s.io/dns/cmd/node-cache"
+	_ "k8s.io/dns/cmd/sidecar"
 )
 GO
   log "resolving $label"
@@ -241,20 +249,28 @@ GO
   [ "$shown" = "$KUBE_DNS_TAG" ] || note=" (FALLBACK: tag $KUBE_DNS_TAG, commit ${KUBE_DNS_COMMIT:0:12}, is not served by this module proxy)"
   record kube-dns "$label$note"
   report kube-dns "$t0" "$mc0" "$bin/kube-dns"
-  t0=$SECONDS; mc0="$(modcache_mb)"
-  log "building node-cache ($label)"
-  local err
-  if err="$(cd "$work" && go build -ldflags "$ldflags" -o "$bin/node-cache" k8s.io/dns/cmd/node-cache 2>&1)"; then
-    # node-cache has no version flag; its usage names the CoreDNS it embeds.
-    "$bin/node-cache" -help 2>&1 | grep -m1 'Runs CoreDNS' >&2 || true
-    record node-cache "$label$note"
-    report node-cache "$t0" "$mc0" "$bin/node-cache"
-  else
-    rm -f "$bin/node-cache"
-    log "node-cache does not build from $label with $go_version ($((SECONDS - t0)) s):"
-    echo "$err" | grep -v '^go: downloading' | head -20 >&2
-    record node-cache "NOT BUILT from $label with $go_version: $(echo "$err" | grep -v '^go: downloading' | grep -v '^#' | head -1)"
-  fi
+  # The other commands are optional: a failure is logged with the compiler's error and
+  # recorded in versions.txt, and kube-dns stays installed.
+  local cmd err
+  for cmd in $KUBE_DNS_OPTIONAL_CMDS; do
+    t0=$SECONDS; mc0="$(modcache_mb)"
+    log "building $cmd ($label)"
+    if err="$(cd "$work" && go build -ldflags "$ldflags" -o "$bin/$cmd" "k8s.io/dns/cmd/$cmd" 2>&1)"; then
+      case "$cmd" in
+        # node-cache has no version flag; its usage names the CoreDNS it embeds.
+        node-cache) "$bin/$cmd" -help 2>&1 | grep -m1 'Runs CoreDNS' >&2 || true ;;
+        sidecar) "$bin/$cmd" --version 2>/dev/null | tail -1 >&2 || true ;;
+        *) ;; # dnsmasq-nanny has no version flag
+      esac
+      record "$cmd" "$label$note"
+      report "$cmd" "$t0" "$mc0" "$bin/$cmd"
+    else
+      rm -f "$bin/$cmd"
+      log "$cmd does not build from $label with $go_version ($((SECONDS - t0)) s):"
+      echo "$err" | grep -v '^go: downloading' | head -20 >&2
+      record "$cmd" "NOT BUILT from $label with $go_version: $(echo "$err" | grep -v '^go: downloading' | grep -v '^#' | head -1)"
+    fi
+  done
   rm -rf "$work"
   echo "$want" > "$dir/.stamp-kube-dns"
 }
