@@ -11,7 +11,9 @@
 #      watches EndpointSlices; nothing mirrors them without a controller manager);
 #   3. starts CoreDNS with Corefile.kube-dns-migration and legacy kube-dns (--kubecfg-file,
 #      --dns-port, --domain) on loopback ports, waits until both report ready;
-#   4. asks both with dig for the ClusterIP Service's A record, its SRV record and the headless
+#   4. when node-cache was built, starts it (no interface or iptables set-up) in front of that
+#      CoreDNS for the cluster domain;
+#   5. asks each with dig for the ClusterIP Service's A record, its SRV record and the headless
 #      Service's A records, and prints "N passed, M failed".
 #
 # Every process it starts and its temporary directory are removed on every exit path (trap).
@@ -44,6 +46,9 @@ COREDNS_READY_PORT=18181
 COREDNS_METRICS_PORT=19153
 KUBEDNS_PORT=10054
 KUBEDNS_HEALTHZ_PORT=18081
+NODECACHE_PORT=10055
+NODECACHE_HEALTH_PORT=18082
+NODECACHE_METRICS_PORT=19353
 DOMAIN=cluster.local
 ADMIN_TOKEN="smoke-admin-$$-$RANDOM$RANDOM"
 
@@ -293,6 +298,39 @@ wait_for "coredns /ready" "$DNS_READY_TIMEOUT" curl -sf "http://127.0.0.1:$CORED
 wait_for "kube-dns /readiness" "$DNS_READY_TIMEOUT" curl -sf "http://127.0.0.1:$KUBEDNS_HEALTHZ_PORT/readiness"
 log "coredns: $("$peers/coredns" -version | head -1); kube-dns: $("$peers/kube-dns" --version)"
 
+# node-cache (when built): NodeLocal DNSCache in front of the cluster DNS. Its template Corefile
+# sends the cluster domain to the CoreDNS above (node-cache substitutes the cluster DNS IP from
+# $KUBE_DNS_SERVICE_HOST, as in a pod) and everything else to the same upstream as CoreDNS
+# (instead of node-cache's __PILLAR__UPSTREAM__SERVERS__, which it takes from the host's
+# /etc/resolv.conf); no interface or iptables set-up.
+nodecache=0
+if [ -x "$peers/node-cache" ]; then
+  nodecache=1
+  cat > "$tmp/Corefile.base" <<EOF
+$DOMAIN:$NODECACHE_PORT {
+    errors
+    bind __PILLAR__LOCAL__DNS__
+    cache 30
+    forward . __PILLAR__CLUSTER__DNS__:$COREDNS_PORT {
+        force_tcp
+    }
+}
+.:$NODECACHE_PORT {
+    errors
+    bind __PILLAR__LOCAL__DNS__
+    cache 30
+    forward . $tmp/resolv.conf
+}
+EOF
+  start node-cache env KUBE_DNS_SERVICE_HOST=127.0.0.1 "$peers/node-cache" -localip 127.0.0.1 \
+    -basecorefile "$tmp/Corefile.base" -conf "$tmp/Corefile.node-cache" \
+    -setupinterface=false -setupiptables=false -skipteardown \
+    -health-port "$NODECACHE_HEALTH_PORT" -metrics-listen-address "127.0.0.1:$NODECACHE_METRICS_PORT"
+  wait_for "node-cache" "$DNS_READY_TIMEOUT" \
+    dig +short +time=1 +tries=1 -p "$NODECACHE_PORT" @127.0.0.1 "web.default.svc.$DOMAIN" A
+  log "node-cache: $("$peers/node-cache" -help 2>&1 | grep -m1 -o 'CoreDNS v[^ ]*')"
+fi
+
 # ---- checks -----------------------------------------------------------------------------
 passed=0
 failed=0
@@ -309,11 +347,17 @@ check() {
     failed=$((failed + 1)); log "FAIL $server $type $name: want [$want] got [$got]"
   fi
 }
-for s in "coredns $COREDNS_PORT" "kube-dns $KUBEDNS_PORT"; do
-  set -- $s
-  check "$1" "$2" "web.default.svc.$DOMAIN" A "10.0.0.50"
-  check "$1" "$2" "_http._tcp.web.default.svc.$DOMAIN" SRV "80 web.default.svc.$DOMAIN."
-  check "$1" "$2" "db.default.svc.$DOMAIN" A "$(printf '10.1.0.7\n10.1.0.8')"
+servers="coredns kube-dns"
+[ "$nodecache" = 0 ] || servers+=" node-cache"
+for server in $servers; do
+  case "$server" in
+    coredns) port="$COREDNS_PORT" ;;
+    kube-dns) port="$KUBEDNS_PORT" ;;
+    node-cache) port="$NODECACHE_PORT" ;;
+  esac
+  check "$server" "$port" "web.default.svc.$DOMAIN" A "10.0.0.50"
+  check "$server" "$port" "_http._tcp.web.default.svc.$DOMAIN" SRV "80 web.default.svc.$DOMAIN."
+  check "$server" "$port" "db.default.svc.$DOMAIN" A "$(printf '10.1.0.7\n10.1.0.8')"
 done
 log "ran against: $api_desc"
 echo "peers smoke: $passed passed, $failed failed"
