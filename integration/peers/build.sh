@@ -19,17 +19,18 @@
 #   * The tag's commit is 9aa70b8f97dc751445a7370960cd45e411506003: Wolfi's package recipe
 #     kubernetes-dns-node-cache.yaml (version 1.26.8) checks out tag 1.26.8 with
 #     `expected-commit: 9aa70b8f97dc...`, i.e. its build fails unless the tag resolves to it.
-#   * The Go module proxy turns `k8s.io/dns@<commit>` into the pseudo-version
+#   * A full Go module proxy turns `k8s.io/dns@<commit>` into the pseudo-version
 #     v0.0.0-<commit time>-9aa70b8f97dc. A proxy that serves only exact versions (as the mirror
 #     of this development machine does: it answers 403 "This module version is not available"
 #     to every query that is not an exact, already-known version: @latest, @v/list, branch
 #     names, commit hashes) cannot resolve the commit, and the commit time that would complete
 #     the pseudo-version is not in any public text we could find. Then set KUBE_DNS_MODULE_VERSION
-#     to the full pseudo-version, or KUBE_DNS_SRC to a checkout of the tag, and run again.
+#     to the full pseudo-version (checked against the pinned commit), or KUBE_DNS_SRC to a
+#     checkout of the tag (trusted as is: --version then prints the tag), and run again.
 #   * Until then the script falls back to $KUBE_DNS_FALLBACK, the newest k8s.io/dns version the
 #     proxy here serves that we know of (the master commit of 2023-03-31, taken from a public
-#     go.mod that requires it; between the 1.22.x releases; kube-dns's DNS code has not changed
-#     in substance since). versions.txt in the output set records which one was built, and the
+#     go.mod that requires it; between the 1.22.x releases; like 1.26.x it watches Services and
+#     v1 Endpoints only). versions.txt in the output set records which one was built, and the
 #     build log says FALLBACK loudly. KUBE_DNS_FALLBACK= (empty) disables the fallback.
 #   * The module graph of k8s.io/dns names inet.af/netaddr (through CoreDNS's dd-trace-go), whose
 #     host the proxy here does not serve; see UNSERVED_MODULES below. Neither kube-dns nor
