@@ -146,31 +146,39 @@ GO
   report coredns "$t0" "$mc0" "$bin/coredns"
 }
 
-# Prints the k8s.io/dns module version to build, and on stderr whether it is the pin or the
-# fallback. Exit 1 when neither is available.
-resolve_kube_dns() {
-  local probe="$dir/src/probe" v
+# download_kube_dns VERSION: prints the module version the proxy resolves VERSION to; logs the
+# proxy's error and fails when it cannot.
+download_kube_dns() {
+  local probe="$dir/src/probe" info
   mkdir -p "$probe"
-  for v in "${KUBE_DNS_MODULE_VERSION:-$KUBE_DNS_COMMIT}" "$KUBE_DNS_FALLBACK"; do
-    [ -n "$v" ] || continue
-    local info
-    if info="$(cd "$probe" && GOFLAGS=-mod=mod go mod download -json "k8s.io/dns@$v" 2>&1)" \
-      && ! grep -q '"Error"' <<<"$info"; then
-      local got
-      got="$(sed -n 's/.*"Version": "\(.*\)".*/\1/p' <<<"$info" | head -1)"
-      if [ "$v" = "$KUBE_DNS_FALLBACK" ]; then
-        log "FALLBACK: k8s.io/dns@${KUBE_DNS_MODULE_VERSION:-$KUBE_DNS_COMMIT} (tag $KUBE_DNS_TAG)" \
-          "is not served by this module proxy; building kube-dns from k8s.io/dns@$got instead"
-      elif [ "${got##*-}" != "${KUBE_DNS_COMMIT:0:12}" ]; then
-        log "k8s.io/dns@$v resolved to $got, which is not commit ${KUBE_DNS_COMMIT:0:12} of tag $KUBE_DNS_TAG"
-        return 1
-      fi
-      echo "$got"
-      return 0
-    fi
-    log "k8s.io/dns@$v: $(grep -o '"Error": ".*"' <<<"$info" | head -1 || echo "$info" | tail -1)"
-  done
+  if info="$(cd "$probe" && GOFLAGS=-mod=mod go mod download -json "k8s.io/dns@$1" 2>&1)" \
+    && ! grep -q '"Error"' <<<"$info"; then
+    sed -n 's/.*"Version": "\(.*\)".*/\1/p' <<<"$info" | head -1
+    return 0
+  fi
+  log "k8s.io/dns@$1: $(grep -o '"Error": ".*"' <<<"$info" | head -1 || echo "$info" | tail -1)"
   return 1
+}
+
+# Prints the k8s.io/dns module version to build: the pin (KUBE_DNS_MODULE_VERSION or the commit),
+# which must resolve to the pinned commit, else the fallback (logged as FALLBACK). Fails when
+# neither is available.
+resolve_kube_dns() {
+  local got
+  if got="$(download_kube_dns "${KUBE_DNS_MODULE_VERSION:-$KUBE_DNS_COMMIT}")"; then
+    if [ "${got##*-}" != "${KUBE_DNS_COMMIT:0:12}" ]; then
+      log "k8s.io/dns@${KUBE_DNS_MODULE_VERSION:-$KUBE_DNS_COMMIT} resolved to $got, which is not" \
+        "commit ${KUBE_DNS_COMMIT:0:12} of tag $KUBE_DNS_TAG"
+      return 1
+    fi
+    echo "$got"
+    return 0
+  fi
+  [ -n "$KUBE_DNS_FALLBACK" ] || return 1
+  got="$(download_kube_dns "$KUBE_DNS_FALLBACK")" || return 1
+  log "FALLBACK: k8s.io/dns@${KUBE_DNS_MODULE_VERSION:-$KUBE_DNS_COMMIT} (tag $KUBE_DNS_TAG)" \
+    "is not served by this module proxy; building kube-dns from k8s.io/dns@$got instead"
+  echo "$got"
 }
 
 # Writes a wrapper module requiring k8s.io/dns (module version $1, or the checkout $KUBE_DNS_SRC)
@@ -183,7 +191,7 @@ build_kube_dns() {
     ver="v0.0.0-00010101000000-000000000000"; label="$KUBE_DNS_SRC (KUBE_DNS_SRC)"
     gomod="$KUBE_DNS_SRC/go.mod"
   else
-    ver="$(resolve_kube_dns)" || { log "cannot get k8s.io/dns: kube-dns and node-cache not built"; return 1; }
+    ver="$(resolve_kube_dns)" || { log "cannot get k8s.io/dns: kube-dns and the other k8s.io/dns commands not built"; return 1; }
     label="k8s.io/dns@$ver"
     gomod="$(cd "$dir/src/probe" && GOFLAGS=-mod=mod go mod download -json "k8s.io/dns@$ver" \
       | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
