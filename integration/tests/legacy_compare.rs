@@ -49,7 +49,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// in milliseconds; a dying one never).
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 /// How long a legacy process that stopped answering may take to exit after a panic.
-const CRASH_EXIT: Duration = Duration::from_secs(5);
+const CRASH_EXIT: Duration = Duration::from_secs(2);
 /// Legacy queries per batch between liveness checks (a crash is bisected within a batch).
 const LEGACY_BATCH: usize = 128;
 
@@ -148,45 +148,71 @@ impl Legacy {
         self.wait_ready().await
     }
 
+    /// Whether the process has died; when `suspect`, it is given [`CRASH_EXIT`] to do so.
+    async fn died_after(&mut self, suspect: bool) -> bool {
+        if suspect {
+            self.exits_within(CRASH_EXIT).await
+        } else {
+            !self.alive()
+        }
+    }
+
     /// Every pair, in batches; a batch during which the process died is asked again one query
-    /// at a time, and the query it dies on is recorded as [`Obs::Crash`].
+    /// at a time, and the query it dies on is recorded as [`Obs::Crash`]. skydns writes its
+    /// reply from a deferred function, so a panicking query still gets an answer (an empty
+    /// NOERROR without SOA, [`panic_reply`]) and the process exits a little later; after
+    /// such a reply, or a liveness probe that gets none, the process is given time to exit.
     async fn ask_all(&mut self, pairs: &[Pair], transport: Transport) -> anyhow::Result<Vec<Obs>> {
         let mut out = Vec::with_capacity(pairs.len());
         let client = compare::client(self.dns, transport);
+        let probe_client = DnsClient {
+            timeout: PROBE_TIMEOUT,
+            ..DnsClient::new(self.dns)
+        };
         let probe = Pair {
             name: format!("kubernetes.default.svc.{}", corpus::ZONE),
             rtype: RecordType::A,
         };
         for batch in pairs.chunks(LEGACY_BATCH) {
-            let obs = ask_all(self.dns, batch, transport).await;
-            if self.alive() {
+            // no retries here: queries sent to a dead process would each wait twice
+            let mut obs = ask_all(self.dns, batch, transport, false).await;
+            if !self.died_after(obs.iter().any(panic_reply)).await {
+                for (o, p) in obs.iter_mut().zip(batch) {
+                    if *o == Obs::Timeout {
+                        *o = ask(&client, p, transport).await;
+                    }
+                }
                 out.extend(obs);
                 continue;
             }
             self.restart().await?;
-            let probe_client = DnsClient {
-                timeout: PROBE_TIMEOUT,
-                ..DnsClient::new(self.dns)
-            };
             for p in batch {
                 let o = ask(&client, p, transport).await;
-                // skydns writes its reply from a deferred function, so a panicking query
-                // still gets an answer and the process exits just after. A probe that must
-                // succeed tells a dying process from a healthy one without guessing a delay.
                 let probe_ok = matches!(
                     ask(&probe_client, &probe, Transport::Udp).await,
                     Obs::Reply(_)
                 );
-                if probe_ok || !self.exits_within(CRASH_EXIT).await {
-                    out.push(o);
-                } else {
+                if self.died_after(panic_reply(&o) || !probe_ok).await {
                     out.push(Obs::Crash(panic_summary(&self.child.log())));
                     self.restart().await?;
+                } else {
+                    out.push(o);
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// The reply skydns's deferred writer sends for a query whose handler panicked: NOERROR with
+/// every section empty (a healthy negative reply carries the SOA).
+fn panic_reply(o: &Obs) -> bool {
+    o.reply().is_some_and(|r| {
+        r.rcode == ResponseCode::NoError
+            && r.answer.is_empty()
+            && r.authority.is_empty()
+            && r.additional.is_empty()
+    })
 }
 
 /// The panic message and the first stack frame below it, from a Go program's log.
@@ -346,8 +372,8 @@ async fn legacy_kube_dns_over_the_generated_corpus() -> anyhow::Result<()> {
     );
 
     let l_udp = legacy.ask_all(&pairs, Transport::Udp).await?;
-    let s_udp = ask_all(slices.kubedns_addr(), &pairs, Transport::Udp).await;
-    let e_udp = ask_all(endpoints.kubedns_addr(), &pairs, Transport::Udp).await;
+    let s_udp = ask_all(slices.kubedns_addr(), &pairs, Transport::Udp, true).await;
+    let e_udp = ask_all(endpoints.kubedns_addr(), &pairs, Transport::Udp, true).await;
     // TCP pass for every pair some server truncated over UDP.
     let tc = |o: &Obs| o.reply().is_some_and(|r| r.tc);
     let tcp_pairs: Vec<Pair> = (0..pairs.len())
@@ -355,8 +381,8 @@ async fn legacy_kube_dns_over_the_generated_corpus() -> anyhow::Result<()> {
         .map(|i| pairs[i].clone())
         .collect();
     let l_tcp = legacy.ask_all(&tcp_pairs, Transport::Tcp).await?;
-    let s_tcp = ask_all(slices.kubedns_addr(), &tcp_pairs, Transport::Tcp).await;
-    let e_tcp = ask_all(endpoints.kubedns_addr(), &tcp_pairs, Transport::Tcp).await;
+    let s_tcp = ask_all(slices.kubedns_addr(), &tcp_pairs, Transport::Tcp, true).await;
+    let e_tcp = ask_all(endpoints.kubedns_addr(), &tcp_pairs, Transport::Tcp, true).await;
 
     // Names legacy answered with records for some type: they exist.
     let exists: BTreeSet<String> = pairs

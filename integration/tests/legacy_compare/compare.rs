@@ -148,13 +148,24 @@ pub async fn ask(client: &DnsClient, pair: &Pair, transport: Transport) -> Obs {
 }
 
 /// Asks `server` every pair of `pairs` (at most [`CONCURRENCY`] at a time); results in the
-/// order of `pairs`.
-pub async fn ask_all(server: SocketAddr, pairs: &[Pair], transport: Transport) -> Vec<Obs> {
+/// order of `pairs`. A query that times out is asked once more when `retry` is set (a loaded
+/// machine can delay an unoptimised build past the timeout; a stub resolver retries too).
+pub async fn ask_all(
+    server: SocketAddr,
+    pairs: &[Pair],
+    transport: Transport,
+    retry: bool,
+) -> Vec<Obs> {
     let client = client(server, transport);
     futures::stream::iter(pairs.iter())
         .map(|p| {
             let client = client.clone();
-            async move { ask(&client, p, transport).await }
+            async move {
+                match ask(&client, p, transport).await {
+                    Obs::Timeout if retry => ask(&client, p, transport).await,
+                    o => o,
+                }
+            }
         })
         .buffered(CONCURRENCY)
         .collect()

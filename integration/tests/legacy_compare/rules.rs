@@ -208,9 +208,10 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "ns-query-on-missing-name",
         row: "NS query for a name that does not exist: NODATA vs NXDOMAIN",
-        matches: |_, p, l, k| {
+        matches: |ctx, p, l, k| {
             p.rtype == RecordType::NS
                 && labels(&p.name).is_some()
+                && !ctx.exists.contains(&p.name.to_ascii_lowercase())
                 && nodata(l)
                 && has_cluster_soa(l)
                 && k_negative(k, ResponseCode::NXDomain)
@@ -315,8 +316,10 @@ pub const RULES: &[Rule] = &[
                     .chain(&r.additional)
                     .any(|rec| rec.contains(" AAAA ") || rec.contains(" PTR "))
             };
+            // the Pods' IPv6 addresses are in fd00:10:244::/64
             let about_dual = p.name.contains("dual-hl.")
-                || (p.name.ends_with(".ip6.arpa.") && p.rtype == RecordType::PTR);
+                || (p.name.ends_with(".4.4.2.0.0.1.0.0.0.0.d.f.ip6.arpa.")
+                    && p.rtype == RecordType::PTR);
             ctx.variant == Variant::Slices
                 && about_dual
                 && v6_extra(k)
