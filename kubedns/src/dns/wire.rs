@@ -12,7 +12,8 @@
 //! the additional section is dropped first (no TC: RFC 2181 §9 says TC is only for data that
 //! was required), then answers/authorities are trimmed to what fits and TC is set. A message
 //! that does not fit in 65535 bytes over TCP becomes SERVFAIL. Replies made only of address
-//! records owned by the question are encoded by [`compact`], which compresses every owner.
+//! records owned by the question, and SRV records owned by it once the additional section is
+//! dropped, are encoded by [`compact`], which compresses every owner.
 
 use std::net::SocketAddr;
 
@@ -189,23 +190,7 @@ pub struct Encoded {
 pub fn encode_capped(mut msg: Message, limit: usize) -> Result<Encoded, ProtoError> {
     let rcode = msg.metadata.response_code;
     if let Some(compact) = Compact::new(&msg) {
-        let compact = compact?;
-        let n = compact.fitting(limit);
-        if n == compact.len() {
-            return Ok(Encoded {
-                bytes: compact.bytes(n, msg.metadata.truncation),
-                truncated: msg.metadata.truncation,
-                rcode,
-            });
-        }
-        if limit >= TCP_LIMIT {
-            return overflow(&msg);
-        }
-        return Ok(Encoded {
-            bytes: compact.bytes(n, true),
-            truncated: true,
-            rcode,
-        });
+        return encode_compact(compact?, &msg, limit);
     }
     // hickory's encoder stops at 65535 bytes and sets TC itself: treat that as "too big"
     let fits =
@@ -236,6 +221,10 @@ pub fn encode_capped(mut msg: Message, limit: usize) -> Result<Encoded, ProtoErr
         }
     }
     msg.additionals.clear();
+    // without its additional section an SRV reply may now be one [`Compact`] encodes
+    if let Some(compact) = Compact::new(&msg) {
+        return encode_compact(compact?, &msg, limit);
+    }
     if limit >= TCP_LIMIT {
         return overflow(&msg);
     }
@@ -259,6 +248,28 @@ pub fn encode_capped(mut msg: Message, limit: usize) -> Result<Encoded, ProtoErr
     }
     Ok(Encoded {
         bytes: best,
+        truncated: true,
+        rcode,
+    })
+}
+
+/// `msg` through [`Compact`]: whole when it fits, else (UDP) the largest prefix with TC, or
+/// (TCP) SERVFAIL.
+fn encode_compact(compact: Compact, msg: &Message, limit: usize) -> Result<Encoded, ProtoError> {
+    let rcode = msg.metadata.response_code;
+    let n = compact.fitting(limit);
+    if n == compact.len() {
+        return Ok(Encoded {
+            bytes: compact.bytes(n, msg.metadata.truncation),
+            truncated: msg.metadata.truncation,
+            rcode,
+        });
+    }
+    if limit >= TCP_LIMIT {
+        return overflow(msg);
+    }
+    Ok(Encoded {
+        bytes: compact.bytes(n, true),
         truncated: true,
         rcode,
     })

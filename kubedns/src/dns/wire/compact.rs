@@ -1,5 +1,6 @@
-//! Compact encoding of the commonest large reply: address records (A/AAAA) owned by the
-//! question name — a Service's, a headless Service's or an endpoint's addresses.
+//! Compact encoding of the commonest large replies: address records (A/AAAA) owned by the
+//! question name — a Service's, a headless Service's or an endpoint's addresses — and SRV
+//! records owned by it (a headless Service's SRV set, once its additional section is dropped).
 //!
 //! hickory-proto compresses at most 120 names per message (the Unbound limit adopted for
 //! CVE-2024-8508, where compression search cost grows with the names written). Past that,
@@ -7,7 +8,9 @@
 //! and about 1400 no longer fitted in a TCP message, where legacy kube-dns fitted about 4000.
 //! Here every owner is the two-byte pointer to the question name at offset 12 (RFC 1035
 //! §4.1.4): constant work per record, no search, and the same bytes hickory writes for the
-//! records it does compress.
+//! records it does compress. SRV targets are written in full, as RFC 2782 requires ("name
+//! compression is not to be used for this field"), so 1000 SRV records of a headless Service
+//! take 62 KB and fit in a TCP message (hickory alone fitted about 710).
 
 use hickory_proto::ProtoError;
 use hickory_proto::op::Message;
@@ -28,14 +31,12 @@ pub(super) struct Compact {
     /// Where the question ends in `base`.
     split: usize,
     /// Each answer record, encoded.
-    records: Vec<[u8; 2 + RR_FIXED_LEN + 16]>,
-    /// Lengths of `records` entries (12 + 4 or 12 + 16).
-    lens: Vec<u8>,
+    records: Vec<Vec<u8>>,
 }
 
 impl Compact {
-    /// `Some` when `msg` has only A/AAAA answers owned by its single question's name, and no
-    /// authority or additional records (the OPT record is kept by hickory at the end).
+    /// `Some` when `msg` has only A/AAAA/SRV answers owned by its single question's name, and
+    /// no authority or additional records (the OPT record is kept by hickory at the end).
     pub(super) fn new(msg: &Message) -> Option<Result<Self, ProtoError>> {
         let [q] = msg.queries.as_slice() else {
             return None;
@@ -44,10 +45,10 @@ impl Compact {
             && msg.authorities.is_empty()
             && msg.additionals.is_empty()
             && msg.signature.is_none()
-            && msg
-                .answers
-                .iter()
-                .all(|r| matches!(r.data, RData::A(_) | RData::AAAA(_)) && r.name == *q.name());
+            && msg.answers.iter().all(|r| {
+                matches!(r.data, RData::A(_) | RData::AAAA(_) | RData::SRV(_))
+                    && r.name == *q.name()
+            });
         if !eligible {
             return None;
         }
@@ -66,28 +67,36 @@ impl Compact {
         let base = bare.to_vec()?;
         let split = HEADER_LEN + q.to_bytes()?.len();
         let mut records = Vec::with_capacity(msg.answers.len());
-        let mut lens = Vec::with_capacity(msg.answers.len());
         for r in &msg.answers {
-            let mut rec = [0u8; 2 + RR_FIXED_LEN + 16];
-            rec[..2].copy_from_slice(&QUESTION_POINTER);
-            rec[2..4].copy_from_slice(&u16::from(r.record_type()).to_be_bytes());
-            rec[4..6].copy_from_slice(&u16::from(r.dns_class).to_be_bytes());
-            rec[6..10].copy_from_slice(&r.ttl.to_be_bytes());
-            let rdata: &[u8] = match &r.data {
-                RData::A(a) => &a.0.octets(),
-                RData::AAAA(a) => &a.0.octets(),
+            let rdata: Vec<u8> = match &r.data {
+                RData::A(a) => a.0.octets().to_vec(),
+                RData::AAAA(a) => a.0.octets().to_vec(),
+                // RFC 2782: priority, weight, port, then the target, never compressed (a
+                // fresh encoder has no names to point at)
+                RData::SRV(srv) => {
+                    let mut v = Vec::with_capacity(6 + srv.target.len() + 2);
+                    v.extend_from_slice(&srv.priority.to_be_bytes());
+                    v.extend_from_slice(&srv.weight.to_be_bytes());
+                    v.extend_from_slice(&srv.port.to_be_bytes());
+                    v.extend_from_slice(&srv.target.to_bytes()?);
+                    v
+                }
                 _ => unreachable!("checked in Compact::new"),
             };
-            rec[10..12].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
-            rec[12..12 + rdata.len()].copy_from_slice(rdata);
+            let mut rec = Vec::with_capacity(2 + RR_FIXED_LEN + rdata.len());
+            rec.extend_from_slice(&QUESTION_POINTER);
+            rec.extend_from_slice(&u16::from(r.record_type()).to_be_bytes());
+            rec.extend_from_slice(&u16::from(r.dns_class).to_be_bytes());
+            rec.extend_from_slice(&r.ttl.to_be_bytes());
+            // a name is at most 255 bytes, so RDLENGTH fits in u16
+            rec.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            rec.extend_from_slice(&rdata);
             records.push(rec);
-            lens.push((12 + rdata.len()) as u8);
         }
         Ok(Self {
             base,
             split,
             records,
-            lens,
         })
     }
 
@@ -95,8 +104,8 @@ impl Compact {
     pub(super) fn fitting(&self, limit: usize) -> usize {
         let mut room = limit.saturating_sub(self.base.len());
         let mut n = 0;
-        for &l in &self.lens {
-            let l = usize::from(l);
+        for rec in &self.records {
+            let l = rec.len();
             if l > room {
                 break;
             }
@@ -113,11 +122,11 @@ impl Compact {
 
     /// The message with the first `n` records, TC set when `truncated`.
     pub(super) fn bytes(&self, n: usize, truncated: bool) -> Vec<u8> {
-        let size: usize = self.lens[..n].iter().map(|&l| usize::from(l)).sum();
+        let size: usize = self.records[..n].iter().map(Vec::len).sum();
         let mut out = Vec::with_capacity(self.base.len() + size);
         out.extend_from_slice(&self.base[..self.split]);
-        for (rec, &l) in self.records[..n].iter().zip(&self.lens) {
-            out.extend_from_slice(&rec[..usize::from(l)]);
+        for rec in &self.records[..n] {
+            out.extend_from_slice(rec);
         }
         out.extend_from_slice(&self.base[self.split..]);
         // ANCOUNT (RFC 1035 §4.1.1): n ≤ 65535 / 16

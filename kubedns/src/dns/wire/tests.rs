@@ -364,3 +364,70 @@ fn compact_answers_match_hickory_and_fit_as_many_as_legacy() {
         assert_eq!(back.answers, g.answers, "limit {limit}");
     }
 }
+
+/// `SRV <headless>` for `n` endpoints without hostnames: one SRV per endpoint (hash-label
+/// target, not compressed: RFC 2782), each target's A record in the additional section.
+fn srv_response(n: usize) -> Message {
+    let owner = Name::from_ascii("_http._tcp.big.cmp.svc.cluster.local.").expect("n");
+    let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+    m.add_query(Query::query(owner.clone(), RecordType::SRV));
+    for i in 0..n {
+        let target = Name::from_ascii(format!(
+            "{:016x}.big.cmp.svc.cluster.local.",
+            0x3130_0000_0000_0000u64 + i as u64
+        ))
+        .expect("t");
+        m.add_answer(Record::from_rdata(
+            owner.clone(),
+            30,
+            RData::SRV(hickory_proto::rr::rdata::SRV::new(
+                10,
+                0,
+                80,
+                target.clone(),
+            )),
+        ));
+        m.add_additional(Record::from_rdata(
+            target,
+            30,
+            RData::A(A([10, 250, (i / 250) as u8, (i % 250) as u8].into())),
+        ));
+    }
+    m
+}
+
+#[test]
+fn srv_answers_of_1000_endpoints_fit_over_tcp_without_additionals() {
+    // found by the legacy comparison (integration/tests/legacy_compare.rs): hickory compresses
+    // only 120 names, so 1000 SRV records took more than 64 KiB and the reply was SERVFAIL,
+    // where legacy kube-dns answered
+    let full = srv_response(1000);
+    let e = encode_capped(full.clone(), TCP_LIMIT).expect("enc");
+    assert_eq!((e.rcode, e.truncated), (ResponseCode::NoError, false));
+    let back = Message::from_vec(&e.bytes).expect("dec");
+    assert_eq!(back.answers, full.answers, "every SRV record, in order");
+    assert!(
+        back.additionals.is_empty(),
+        "additional section dropped, no TC (RFC 2181 §9)"
+    );
+    assert!(e.bytes.len() <= 1000 * 62 + 60, "{} bytes", e.bytes.len());
+    // a small SRV reply keeps its additional section
+    let e = encode_capped(srv_response(5), TCP_LIMIT).expect("enc");
+    assert_eq!(
+        Message::from_vec(&e.bytes).expect("dec").additionals.len(),
+        5
+    );
+    // over UDP: the largest prefix with TC
+    let e = encode_capped(srv_response(1000), 1232).expect("enc");
+    let back = Message::from_vec(&e.bytes).expect("dec");
+    assert!(
+        e.truncated && e.bytes.len() <= 1232,
+        "{} bytes",
+        e.bytes.len()
+    );
+    assert_eq!(back.answers.len(), 19, "(1232 - 54) / 62 records");
+    assert_eq!(back.answers[..], full.answers[..19]);
+    // past 64 KiB even without additionals: SERVFAIL as for every over-size TCP reply
+    let e = encode_capped(srv_response(1100), TCP_LIMIT).expect("enc");
+    assert_eq!(e.rcode, ResponseCode::ServFail);
+}
