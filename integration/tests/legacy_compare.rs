@@ -53,21 +53,17 @@ const CRASH_EXIT: Duration = Duration::from_secs(2);
 /// Legacy queries per batch between liveness checks (a crash is bisected within a batch).
 const LEGACY_BATCH: usize = 128;
 
-/// The legacy binary, or `None` after one `SKIPPED:` line (a failure under `CI`).
+/// The legacy binary, or `None` after the one `SKIP` line of [`serverkit::require`] (a
+/// failure under `CI`).
 fn legacy_binary() -> Option<PathBuf> {
     let path = std::env::var_os(LEGACY_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(LEGACY_DEFAULT));
-    if path.is_file() {
-        return Some(path);
-    }
-    let what = format!(
-        "legacy kube-dns ({} not found; run `bash integration/peers/build.sh` or set {LEGACY_ENV})",
-        path.display()
+    let need = serverkit::require::Need::file(
+        path.clone(),
+        format!("legacy kube-dns (run `bash integration/peers/build.sh` or set {LEGACY_ENV})"),
     );
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {what}");
-    eprintln!("SKIPPED: missing {what}");
-    None
+    serverkit::require::need(&[need]).then_some(path)
 }
 
 /// Legacy kube-dns as a child process (restarted after a crash).
