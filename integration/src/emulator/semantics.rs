@@ -7,11 +7,11 @@
 //!   item, no `continue`): one response holds the whole collection. Cache snapshots (KEP-4988)
 //!   did not change that for RV=0: the real kube-apiserver 1.34.4 answers
 //!   `resourceVersion=0&limit=2` over five Services with all five and no `continue`
-//!   (`integration/tests/emulator_vs_real.rs`). So every version the emulator emulates serves
+//!   (`integration/tests/emulator_vs_real.rs`), and so does 1.32.2. So every version the emulator emulates serves
 //!   them unpaginated ([`FIRST_MINOR_PAGING_RV0`] lies beyond the last one measured). Set the
 //!   emulated version with [`super::EmulatorConfig::minor`].
 //! * **A watch from a resourceVersion newer than the store's.** From
-//!   [`FIRST_MINOR_WATCH_WAITS_FOR_RV`] (measured on 1.34.4) the watch is accepted and simply
+//!   [`FIRST_MINOR_WATCH_WAITS_FOR_RV`] (measured on 1.32.2 and 1.34.4) the watch is accepted and simply
 //!   delivers nothing until the store passes that version, ending at its timeout without an
 //!   error. Before it, the watch waits up to
 //!   [`TOO_LARGE_RV_WAIT`] (the cache's `blockTimeout`) for the store to catch up, then fails
@@ -32,8 +32,9 @@ pub const DEFAULT_MINOR: u32 = 33;
 /// none up to the newest release measured (1.34.4), so one past it.
 pub const FIRST_MINOR_PAGING_RV0: u32 = 35;
 /// First minor version whose watch from a future resourceVersion waits quietly instead of
-/// failing with "Too large resource version" (measured: 1.34.4 waits).
-pub const FIRST_MINOR_WATCH_WAITS_FOR_RV: u32 = 34;
+/// failing with "Too large resource version": 1.32.2 and 1.34.4 both wait (measured by
+/// `integration/tests/emulator_vs_real.rs`); older releases were not measured.
+pub const FIRST_MINOR_WATCH_WAITS_FOR_RV: u32 = 32;
 /// How long a watch from a future resourceVersion waits for the store to reach it.
 pub const TOO_LARGE_RV_WAIT: Duration = Duration::from_secs(3);
 /// Poll period of that wait.

@@ -4,8 +4,8 @@
 //! current state), `sendInitialEvents` + initial-events-end bookmark, selector transitions
 //! (an object leaving a selector is DELETED for that watch), periodic BOOKMARKs,
 //! `timeoutSeconds`, ERROR 410 Gone for compacted versions; a lagging consumer's stream is
-//! closed and a watch from a future version gets "Too large resource version" (see
-//! [`super::semantics`]).
+//! closed and a watch from a future version waits for the store (before 1.32: gets "Too large
+//! resource version"; see [`super::semantics`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
