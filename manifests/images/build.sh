@@ -5,10 +5,10 @@
 #
 #   1. static release binaries on the host: RUSTFLAGS="-C target-feature=+crt-static"
 #      cargo build --release --target <host triple>, in target/images-build (so the debug build
-#      of `cargo test` is not invalidated); each is checked to be statically linked and to
-#      need no NSS module at run time (the binaries resolve names themselves);
+#      of `cargo test` is not invalidated); each is checked to be statically linked, and glibc
+#      to be >= 2.34 (its built-in `files`/`dns` NSS services need no module at run time);
 #   2. per binary, a build context holding only that binary (dnsmasq-rs gets the file
-#      capability cap_net_bind_service=ep), built with manifests/images/<binary>.Containerfile
+#      capability cap_net_bind_service=ep; kubedns also gets Debian's CA bundle), built with manifests/images/<binary>.Containerfile
 #      (FROM scratch) and tagged docker.io/kube-dns-rs/<binary>:<version>;
 #   3. `podman save --format oci-archive` to target/images/<binary>.oci.tar, then
 #      oci-archive-compat.py adds the containerd name annotation and Docker's manifest.json.
@@ -28,6 +28,8 @@ TAG="${IMAGE_TAG:-$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/
 TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
 TARGET_DIR="${IMAGES_TARGET_DIR:-$root/target/images-build}"
 OUT="$root/target/images"
+# Debian's CA bundle, copied into the kubedns image (see below).
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 # runc explicitly: it is what Debian's podman package pulls in (crun is not installed).
 PODMAN=(podman --runtime runc)
 # `podman run` asks for nofile 1048576 by default, and runc's container init cannot raise a
@@ -48,6 +50,15 @@ command -v podman >/dev/null || die "podman not found (apt-get install podman bu
 SETCAP="$(command -v setcap || echo /usr/sbin/setcap)"
 [ -x "$SETCAP" ] || die "setcap not found (apt-get install libcap2-bin)"
 [ -n "$TAG" ] || die "cannot read the workspace version from Cargo.toml"
+
+# Name lookups (getaddrinfo, reached through std and hyper for host names in URLs) in a static
+# glibc binary: since glibc 2.34 the `files` and `dns` NSS services are part of libc itself, so
+# they work in a scratch image without /etc/nsswitch.conf or any libnss_*.so; an older glibc
+# would dlopen() modules the image does not have.
+glibc="$(ldd --version 2>/dev/null | head -n1 | grep -o '[0-9][0-9.]*$' || true)"
+if [ -z "$glibc" ] || [ "$(printf '%s\n%s\n' "$glibc" 2.34 | sort -V | head -n1)" != 2.34 ]; then
+  die "glibc ${glibc:-?} < 2.34: static binaries would need NSS modules at run time"
+fi
 
 bin_dir="$TARGET_DIR/$TRIPLE/release"
 if [ "${1:-}" != "--skip-cargo" ]; then
@@ -70,11 +81,6 @@ for b in "${BINARIES[@]}"; do
   if ldd "$bin" >/dev/null 2>&1 && ! ldd "$bin" 2>&1 | grep -q 'statically linked'; then
     die "$b has shared library dependencies: $(ldd "$bin")"
   fi
-  # A static glibc binary that calls getaddrinfo/getpwnam dlopen()s libnss_* at run time,
-  # which a scratch image does not have.
-  if grep -aq 'libnss_' "$bin"; then
-    die "$b references NSS modules (libnss_*): it would need glibc's shared NSS libraries at run time"
-  fi
 
   ctx="$OUT/context/$b"
   rm -rf "$ctx"
@@ -83,6 +89,12 @@ for b in "${BINARIES[@]}"; do
   strip --strip-debug "$ctx/$b" 2>/dev/null || true
   if [ "$b" = dnsmasq-rs ]; then
     "$SETCAP" cap_net_bind_service=+ep "$ctx/$b"
+  fi
+  if [ "$b" = kubedns ]; then
+    # kube's rustls client loads the system CA store even for an http:// or in-cluster API
+    # server and fails without one ("No CA certificates were loaded from the system").
+    [ -s "$CA_BUNDLE" ] || die "$CA_BUNDLE missing (apt-get install ca-certificates)"
+    cp "$CA_BUNDLE" "$ctx/ca-certificates.crt"
   fi
 
   ref="docker.io/$REPO/$b:$TAG"
