@@ -273,7 +273,14 @@ async fn images_run_as_the_manifest_says() -> anyhow::Result<()> {
 
     // Without NET_BIND_SERVICE in the bounding set the file capability cannot be granted:
     // the kernel refuses to execute the binary, and nothing binds :53.
+    const EXEC_DENIED: &str = "operation not permitted";
     let denied = Container::run("dnsmasq-rs", &["--cap-drop=ALL", &volume], &args);
+    if let Err(e) = &denied {
+        ensure!(
+            format!("{e:#}").contains(EXEC_DENIED),
+            "--cap-drop=ALL failed for another reason: {e:#}"
+        );
+    }
     if let Ok(c) = &denied {
         let exited = wait::until("dnsmasq-rs to exit", EXIT_TIMEOUT, || async {
             let s = c.inspect("{{.State.Status}} {{.State.ExitCode}}");
