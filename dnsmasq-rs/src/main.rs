@@ -40,8 +40,18 @@ fn init_tracing(target: &LogTarget, verbosity: u32) {
     builder.with_writer(std::io::stderr).init();
 }
 
+/// dnsmasq's `--version` (alone or among other arguments, in either dialect): one line, exit 0.
+const VERSION_FLAG: &str = "--version";
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == VERSION_FLAG) {
+        println!(
+            "dnsmasq-rs version {} (kube-dns-rs)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return std::process::ExitCode::SUCCESS;
+    }
     let inv = match flags::split_dialects(&args) {
         Ok(i) => i,
         Err(e) => {

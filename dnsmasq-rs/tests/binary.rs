@@ -1,4 +1,4 @@
-//! The real `dnsmasq-rs` binary: exit status 2 on bad options, the nanny-era manifest argv
+//! The real `dnsmasq-rs` binary: `--version`, exit status 2 on bad options, the nanny-era manifest argv
 //! (with a loopback port) serving queries, SIGUSR1 statistics, and SIGTERM: immediate exit 0
 //! with `--lame-duck=0`, otherwise answering through the lame-duck period, then draining
 //! and exiting 0 in time with the port free again (house style B4 row 27).
@@ -239,4 +239,22 @@ fn sigterm_lame_duck_then_drain_and_exit_0() {
     p.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(err.contains("lame-duck"), "{err}");
     assert!(err.contains("drained"), "{err}");
+}
+
+#[test]
+fn version_prints_one_line_and_exits_0() {
+    // Alone, and in the nanny dialect's argv (where `-v=2` is verbosity, not dnsmasq's `-v`).
+    for args in [vec!["--version"], vec!["-v=2", "--", "-k", "--version"]] {
+        let out = Command::new(BIN).args(&args).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout,
+            format!(
+                "dnsmasq-rs version {} (kube-dns-rs)\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "{args:?}"
+        );
+    }
 }

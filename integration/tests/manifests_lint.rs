@@ -368,23 +368,32 @@ fn legacy_pods_use_the_image_defaults() {
     }
 }
 
-/// Every kube-dns-rs image runs as 1001:1001, and dnsmasq-rs carries the file capability
-/// that lets it bind :53 without root (the drop-in test emulates both).
+/// Every kube-dns-rs image is `scratch` plus its binary (no base image to pull), runs as
+/// 1001:1001 with the binary as entrypoint, and dnsmasq-rs carries the file capability that
+/// lets it bind :53 without root (the drop-in test emulates both; the image test runs them).
 #[test]
 fn images_run_as_1001() {
-    let path = manifests_dir().join("images/Dockerfile");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let stages = text
-        .lines()
-        .filter(|l| l.starts_with("FROM scratch"))
-        .count();
-    let users: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("USER "))
-        .collect();
-    assert_eq!(stages, 3, "runtime stages");
-    assert_eq!(users, ["1001:1001"; 3]);
-    assert!(text.contains("setcap cap_net_bind_service=+ep /out/dnsmasq-rs"));
+    let read = |name: &str| {
+        let path = manifests_dir().join("images").join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    for binary in ["kubedns", "dnsmasq-rs", "healthz"] {
+        let text = read(&format!("{binary}.Containerfile"));
+        let from: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+        let users: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("USER "))
+            .collect();
+        assert_eq!(from, ["FROM scratch"], "{binary}: base images");
+        assert_eq!(users, ["1001:1001"], "{binary}");
+        assert!(
+            text.contains(&format!("ENTRYPOINT [\"/{binary}\"]")),
+            "{binary}: entrypoint"
+        );
+    }
+    assert!(read("build.sh").contains(
+        "if [ \"$b\" = dnsmasq-rs ]; then\n    \"$SETCAP\" cap_net_bind_service=+ep \"$ctx/$b\""
+    ));
 }
 
 #[test]
