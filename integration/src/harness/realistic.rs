@@ -285,7 +285,10 @@ mod tests {
     fn shapes() {
         let s = service("ns", "web", Some("10.96.0.10"), &[("http", 80, 8080)]);
         assert_eq!(s["spec"]["clusterIPs"], json!(["10.96.0.10"]));
-        assert_eq!(s["metadata"]["managedFields"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            s["metadata"]["managedFields"].as_array().map(Vec::len),
+            Some(2)
+        );
         let h = service("ns", "db", None, &[("pg", 5432, 5432)]);
         assert_eq!(h["spec"]["clusterIP"], "None");
         let eps: Vec<RealEndpoint> = (0..3)
@@ -298,9 +301,15 @@ mod tests {
         let sl = endpoint_slice("ns", "web", &uid(1, 0), 0, &eps, &[("http", 80, 8080)]);
         assert_eq!(sl["endpoints"][0]["targetRef"]["kind"], "Pod");
         assert_eq!(sl["endpoints"][1]["conditions"]["ready"], false);
-        assert_eq!(sl["metadata"]["labels"]["kubernetes.io/service-name"], "web");
+        assert_eq!(
+            sl["metadata"]["labels"]["kubernetes.io/service-name"],
+            "web"
+        );
         let e = endpoints("ns", "web", &eps, &[("http", 80, 8080)]);
-        assert_eq!(e["subsets"][0]["addresses"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            e["subsets"][0]["addresses"].as_array().map(Vec::len),
+            Some(2)
+        );
         assert_eq!(e["subsets"][0]["notReadyAddresses"][0]["ip"], "10.128.0.1");
         assert_ne!(uid(1, 0), uid(1, 1));
         assert_eq!(suffix(3).len(), 5);
