@@ -54,10 +54,12 @@ pub fn effective_limit(
 mod tests {
     use super::*;
 
+    /// (minor, resourceVersion, requested limit, served limit)
+    type Case = (u32, Option<&'static str>, Option<usize>, Option<usize>);
+
     #[test]
     fn rv0_limit_by_version() {
-        // (minor, resourceVersion, limit) → served limit
-        let cases: &[(u32, Option<&str>, Option<usize>, Option<usize>)] = &[
+        let cases: &[Case] = &[
             (32, Some("0"), Some(500), None),
             (29, Some("0"), Some(1), None),
             (33, Some("0"), Some(500), Some(500)),

@@ -327,15 +327,19 @@ mod tests {
         (r, names)
     }
 
+    /// (case, body, expected (resourceVersion, continue, items, skipped) or None for an
+    /// error, expected names)
+    type Case = (
+        &'static str,
+        &'static str,
+        Option<(&'static str, Option<&'static str>, usize, usize)>,
+        &'static [&'static str],
+    );
+
     #[test]
     fn items_metadata_and_bad_items() {
         // (case, body, expected summary or None for an error, expected names)
-        let cases: &[(
-            &str,
-            &str,
-            Option<(&str, Option<&str>, usize, usize)>,
-            &[&str],
-        )] = &[
+        let cases: &[Case] = &[
             (
                 "plain list, metadata first",
                 r#"{"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"42"},

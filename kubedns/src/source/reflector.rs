@@ -5,11 +5,13 @@
 //! watch cache that is the entire cluster at once. This loop keeps kube-rs for the client,
 //! auth, requests and watch-event decoding and replaces only how the initial state arrives:
 //!
-//! 1. **Watch-list** (`sendInitialEvents=true`, KEP-3157) where the server supports it: the
+//! 1. **Watch-list** (`sendInitialEvents=true`, KEP-3157) where the server supports it (its
+//!    `/version` is at least 1.[`WATCH_LIST_MIN_MINOR`]): the
 //!    initial state comes as ADDED events, one object per line, until the BOOKMARK annotated
 //!    `k8s.io/initial-events-end`; the same stream then carries the changes. A server that
 //!    rejects the parameter (4xx other than 403/410/429), or that answers with anything but
-//!    ADDED events before that bookmark (it ignored the parameter), or sends nothing within
+//!    ADDED events before that bookmark (it ignored the parameter; an ERROR event counts), or
+//!    sends nothing within
 //!    [`WATCH_LIST_FIRST_EVENT`], is remembered as not supporting it.
 //! 2. Otherwise a **streamed LIST** ([`super::list`]) with `resourceVersion=0&limit=`
 //!    [`LIST_PAGE_SIZE`], as client-go's reflector sends it: served from the API server's watch
@@ -55,6 +57,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub const WATCH_LIST_FIRST_EVENT: Duration = Duration::from_secs(10);
 /// A watch that ends sooner than this (without an error) is retried after the backoff.
 pub const MIN_WATCH: Duration = Duration::from_secs(1);
+/// Oldest server minor version watch-list is tried with (1.32: WatchList beta, on by default).
+pub const WATCH_LIST_MIN_MINOR: u32 = 32;
 /// Annotation of the BOOKMARK that ends the initial events of a watch-list.
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
@@ -114,6 +118,9 @@ impl<F: FnOnce() + Send> Reflector<F> {
         let mut last_error: Option<String> = None;
         let mut backoff = BACKOFF_START;
         self.metrics.set_synced(self.resource, false);
+        if self.watch_list {
+            self.watch_list = self.server_may_stream().await;
+        }
         'relist: loop {
             if shutdown.is_cancelled() {
                 return;
@@ -209,6 +216,27 @@ impl<F: FnOnce() + Send> Reflector<F> {
                 .await
             {
                 return;
+            }
+        }
+    }
+
+    /// Whether the server's `/version` is at least [`WATCH_LIST_MIN_MINOR`] (the WatchList
+    /// feature's beta, on by default); an unknown version is taken as "no".
+    async fn server_may_stream(&self) -> bool {
+        match self.client.apiserver_version().await {
+            Ok(v) => {
+                let minor: u32 = v
+                    .minor
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0);
+                v.major == "1" && minor >= WATCH_LIST_MIN_MINOR
+            }
+            Err(e) => {
+                tracing::debug!(resource = self.resource, error = %e, "no server version; not trying watch-list");
+                false
             }
         }
     }
@@ -370,7 +398,15 @@ impl<F: FnOnce() + Send> Reflector<F> {
                 None if buffer.is_some() && seen == 1 => return Some(WatchEnd::NoWatchList),
                 None if buffer.is_some() => return Some(WatchEnd::InitialCut),
                 None => return Some(WatchEnd::Rewatch { error: false }),
-                Some(Err(e)) if is_gone(&e) => return Some(WatchEnd::Gone),
+                // An error before the initial events ended: this server does not stream them
+                // (with sendInitialEvents and no resourceVersion nothing can be too old).
+                Some(Err(e)) if buffer.is_some() && is_gone(&e) => {
+                    return Some(WatchEnd::NoWatchList);
+                }
+                Some(Err(e)) if is_gone(&e) => {
+                    self.error(&e.to_string(), last_error);
+                    return Some(WatchEnd::Gone);
+                }
                 Some(Err(e)) => {
                     // One undecodable event (the stream goes on) or a transport error (it ends).
                     self.error(&e.to_string(), last_error);
@@ -426,10 +462,11 @@ impl<F: FnOnce() + Send> Reflector<F> {
                     self.after_step(machine, step, Some((received, ts)));
                 }
                 (WatchEvent::Bookmark(b), None) => *rv = b.metadata.resource_version,
-                (WatchEvent::Error(status), _) => {
-                    if status.code == 410 {
-                        return Some(WatchEnd::Gone);
-                    }
+                (WatchEvent::Error(status), Some(_)) => {
+                    tracing::debug!(resource = self.resource, code = status.code, message = %status.message, "error event before the initial events ended");
+                    return Some(WatchEnd::NoWatchList);
+                }
+                (WatchEvent::Error(status), None) => {
                     self.error(
                         &format!(
                             "watch error event: {} ({} {})",
@@ -437,11 +474,10 @@ impl<F: FnOnce() + Send> Reflector<F> {
                         ),
                         last_error,
                     );
-                    return Some(if buffer.is_some() {
-                        WatchEnd::InitialCut
-                    } else {
-                        WatchEnd::Rewatch { error: true }
-                    });
+                    if status.code == 410 {
+                        return Some(WatchEnd::Gone);
+                    }
+                    return Some(WatchEnd::Rewatch { error: true });
                 }
             }
         }
@@ -474,7 +510,10 @@ impl<F: FnOnce() + Send> Reflector<F> {
             };
             let started = Instant::now();
             let end = match opened {
-                Err(e) if is_gone(&e) => return true,
+                Err(e) if is_gone(&e) => {
+                    self.error(&e.to_string(), last_error);
+                    return true;
+                }
                 Err(e) => {
                     self.error(&e.to_string(), last_error);
                     WatchEnd::Rewatch { error: true }
