@@ -2,8 +2,9 @@
 //! `manifests/kube-dns.yaml` runs with the memory limit its manifest sets, enforced by a cgroup
 //! (v2 `memory.max`, or v1 `memory.limit_in_bytes`, whichever the machine has), against a
 //! cluster of 10,000 Services and 100,000 endpoints shaped as a real cluster serves them
-//! (`harness::realistic`), listed the way a pre-1.33 watch cache serves a `resourceVersion=0`
-//! LIST: the whole collection in one response. It must not be OOM-killed, must become ready,
+//! (`harness::realistic`), every LIST answered with the whole collection in one response (as a
+//! pre-1.33 watch cache answers `resourceVersion=0`; emulated here by a server that ignores
+//! `limit` altogether, so the result does not depend on what kubedns asks for). It must not be OOM-killed, must become ready,
 //! answer spot names right, and survive a forced full relist (410 Gone) at that size.
 //!
 //! Requirements: root and a writable memory cgroup controller. Without them the test prints
@@ -32,6 +33,8 @@ use tokio::time::Instant;
 const SERVICES: usize = 10_000;
 const ENDPOINTS: usize = 100_000;
 const NAMESPACES: usize = 100;
+/// Emulated minor version that ignores `limit` on every list (before APIListChunking).
+const UNPAGINATED_ANY_LIST_MINOR: u32 = 8;
 /// Time to ready allowed (debug builds decode several times slower than release).
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// Time allowed for the forced relist.
@@ -97,6 +100,16 @@ fn parse_quantity(q: &str) -> Option<u64> {
     q.parse().ok()
 }
 
+/// Effective uid 0, from `/proc/self/status`.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|st| {
+        st.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+            .unwrap_or(false)
+    })
+}
+
 /// A child memory cgroup with a limit, removed on drop.
 struct MemCgroup {
     dir: PathBuf,
@@ -106,8 +119,7 @@ struct MemCgroup {
 impl MemCgroup {
     /// Creates `<own memory cgroup>/kube-dns-rs-memtest-<pid>` limited to `limit` bytes.
     fn create(limit: u64) -> Result<Self, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             return Err("needs root to create a memory cgroup".into());
         }
         let own = std::fs::read_to_string("/proc/self/cgroup")
@@ -255,7 +267,11 @@ async fn kubedns_fits_the_manifest_memory_limit_at_10k_services_100k_endpoints()
     let Some(cg) = requirement(MemCgroup::create(limit)) else {
         return Ok(());
     };
-    let emu = Emulator::start(scale::emulator_config()).await?;
+    // Every list unpaginated whatever the client asks (a server without list chunking), so
+    // the test does not depend on kubedns sending resourceVersion=0.
+    let mut cfg = scale::emulator_config();
+    cfg.minor = UNPAGINATED_ANY_LIST_MINOR;
+    let emu = Emulator::start(cfg).await?;
     let specs = scale::cluster(SERVICES, ENDPOINTS, NAMESPACES);
     let populated = scale::populate(&emu, &specs, NAMESPACES, Shape::Realistic)?;
     eprintln!(

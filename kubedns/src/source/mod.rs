@@ -30,7 +30,7 @@ use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -263,12 +263,23 @@ pub async fn detect_endpoint_source(
         EndpointSourceMode::EndpointSlices => EndpointSource::EndpointSlices,
         EndpointSourceMode::Endpoints => EndpointSource::Endpoints,
         EndpointSourceMode::Auto => {
-            let api: Api<discovery::EndpointSlice> = Api::all(client.clone());
             let mut delay = Duration::from_millis(800);
             loop {
-                match api.list(&ListParams::default().limit(1)).await {
+                // A server that ignores `limit` answers with every slice: stream it past
+                // rather than hold it (list::list_streaming with a sink that drops items).
+                let probe = list::list_streaming::<discovery::EndpointSlice, _>(
+                    client,
+                    "endpointslices",
+                    &ListParams::default().limit(1),
+                    None,
+                    |_: discovery::EndpointSlice| {},
+                )
+                .await;
+                match probe {
                     Ok(_) => break EndpointSource::EndpointSlices,
-                    Err(kube::Error::Api(status)) if status.code == 403 || status.code == 404 => {
+                    Err(list::ListError::Api(kube::Error::Api(status)))
+                        if status.code == 403 || status.code == 404 =>
+                    {
                         tracing::warn!(
                             code = status.code,
                             message = %status.message,
