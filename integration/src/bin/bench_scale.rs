@@ -842,6 +842,13 @@ async fn measure_source(
     // 5. Programming latency at each rate.
     let mut pool = small_headless_pool(specs);
     for &rate in &args.latency_rates {
+        if pool.len() < rate as usize {
+            println!(
+                "  (skipping {rate} updates/s: only {} small headless Services)",
+                pool.len()
+            );
+            continue;
+        }
         let plan = UpdatePlan {
             rate,
             secs: args.latency_secs,
