@@ -57,6 +57,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub const WATCH_LIST_FIRST_EVENT: Duration = Duration::from_secs(10);
 /// A watch that ends sooner than this (without an error) is retried after the backoff.
 pub const MIN_WATCH: Duration = Duration::from_secs(1);
+/// How long the `/version` probe deciding about watch-list may take.
+pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Oldest server minor version watch-list is tried with (1.32: WatchList beta, on by default).
 pub const WATCH_LIST_MIN_MINOR: u32 = 32;
 /// Annotation of the BOOKMARK that ends the initial events of a watch-list.
@@ -223,7 +225,16 @@ impl<F: FnOnce() + Send> Reflector<F> {
     /// Whether the server's `/version` is at least [`WATCH_LIST_MIN_MINOR`] (the WatchList
     /// feature's beta, on by default); an unknown version is taken as "no".
     async fn server_may_stream(&self) -> bool {
-        match self.client.apiserver_version().await {
+        let version =
+            tokio::time::timeout(VERSION_PROBE_TIMEOUT, self.client.apiserver_version()).await;
+        let Ok(version) = version else {
+            tracing::debug!(
+                resource = self.resource,
+                "no server version in time; not trying watch-list"
+            );
+            return false;
+        };
+        match version {
             Ok(v) => {
                 let minor: u32 = v
                     .minor
