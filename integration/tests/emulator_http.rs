@@ -631,3 +631,97 @@ async fn bearer_token_is_enforced() -> anyhow::Result<()> {
     assert_eq!(list.items.len(), 1);
     Ok(())
 }
+
+/// Issue 15: list paging by emulated version, watch-list switch, and a watch from a future
+/// resourceVersion ("Too large resource version" after the watch cache's wait).
+#[tokio::test]
+async fn list_semantics_by_version_and_future_watch() -> anyhow::Result<()> {
+    // (emulated minor, query, items in the first page)
+    let cases: &[(u32, &str, usize)] = &[
+        (32, "limit=2&resourceVersion=0", 5),
+        (32, "limit=2", 2),
+        (33, "limit=2&resourceVersion=0", 2),
+        (8, "limit=2", 5),
+    ];
+    for &(minor, query, want) in cases {
+        let (emu, http) = start(EmulatorConfig {
+            minor,
+            seed_defaults: false,
+            ..EmulatorConfig::default()
+        })
+        .await?;
+        http.post(
+            "/api/v1/namespaces",
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+        )
+        .await?;
+        for i in 0..5 {
+            http.post(
+                "/api/v1/namespaces/default/configmaps",
+                &cm(&format!("c{i}"), json!({})),
+            )
+            .await?;
+        }
+        let (code, list) = http.get(&format!("/api/v1/configmaps?{query}")).await?;
+        assert_eq!(code, 200, "v1.{minor} {query}");
+        let n = list["items"].as_array().map_or(0, Vec::len);
+        assert_eq!(n, want, "v1.{minor} {query}: items");
+        assert_eq!(
+            list["metadata"].get("continue").is_some(),
+            want < 5,
+            "v1.{minor} {query}: continue"
+        );
+        let (_, v) = http.get("/version").await?;
+        assert_eq!(v["minor"], json!(minor.to_string()));
+        drop(emu);
+    }
+
+    // Watch-list off: sendInitialEvents is rejected as by a server without WatchList.
+    let (_emu, http) = start(EmulatorConfig {
+        watch_list: false,
+        ..EmulatorConfig::default()
+    })
+    .await?;
+    let (code, status) = http
+        .get("/api/v1/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan")
+        .await?;
+    assert_eq!((code, status["reason"].as_str()), (422, Some("Invalid")));
+
+    // A watch from a version the store never reaches: one ERROR event, 504 Timeout with the
+    // ResourceVersionTooLarge cause, after the cache's wait.
+    let (emu, http) = start(EmulatorConfig::default()).await?;
+    let future = emu.resource_version() + 100;
+    let started = std::time::Instant::now();
+    let mut w = http
+        .watch(&format!(
+            "/api/v1/configmaps?watch=true&resourceVersion={future}"
+        ))
+        .await?;
+    let e = w
+        .next(Duration::from_secs(10))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("ended"))?;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "answered before the wait"
+    );
+    assert_eq!(e["type"], "ERROR");
+    let st = &e["object"];
+    assert_eq!(
+        (st["code"].as_i64(), st["reason"].as_str()),
+        (Some(504), Some("Timeout"))
+    );
+    assert_eq!(
+        st["message"],
+        json!(format!(
+            "Timeout: Too large resource version: {future}, current: {}",
+            emu.resource_version()
+        ))
+    );
+    assert_eq!(
+        st["details"]["causes"][0]["reason"],
+        "ResourceVersionTooLarge"
+    );
+    assert_eq!(st["details"]["retryAfterSeconds"], 1);
+    Ok(())
+}

@@ -74,6 +74,20 @@ SCALE_LABELS = {
     "qps_with_updates": "query rate while updates flow",
     "cpu_us_per_query_with_updates": "CPU µs/query while updates flow",
     "cpu_us_per_update": "CPU µs per endpoint update (updates alone, net of latency polls)",
+    "emulated_minor": "emulated Kubernetes minor (below 33: RV=0 lists unpaginated)",
+    "watch_list": "watch-list served (1) or rejected (0)",
+    "realistic_objects": "objects as a real cluster serves them (1) or lean (0)",
+    "list_mib_services": "one RV=0 LIST of Services",
+    "list_mib_endpointslices": "one RV=0 LIST of EndpointSlices",
+    "list_mib_endpoints": "one RV=0 LIST of Endpoints",
+    "rss_at_ready_mib": "RSS at the moment of ready",
+    "bytes_per_endpoint": "bytes per endpoint (steady RSS above empty)",
+    "relist_services_s": "forced relist (410) of Services: time to a new answer",
+    "relist_endpoints_s": "forced relist (410) of endpoints: time to a new answer",
+    "peak_rss_after_relist_mib": "peak RSS (VmHWM) through the forced relists",
+    "rss_after_relist_mib": "RSS after the forced relists",
+    "rss_end_mib": "RSS at the end",
+    "prog_latency_p99_ms_at_1000": "programming latency p99 at 1,000 updates/s",
 }
 
 

@@ -11,9 +11,10 @@
 //! * time from spawn to `/readiness` 200, and the same for an empty cluster;
 //! * memory from `/proc/<pid>/status`: `VmHWM` (peak RSS) at ready, `VmRSS` after the sync
 //!   has settled (steady state), bytes per endpoint = (steady − empty) / endpoints;
-//! * a forced full relist: the emulator compacts its history and cuts every watch, so the
-//!   re-watch gets 410 Gone and kubedns lists everything again; time until a Service created
-//!   after the compaction answers, and `VmHWM` afterwards (the relist peak);
+//! * a forced full relist: the emulator cuts every watch and answers the re-watches with 410
+//!   Gone, so kubedns lists everything again; time until a Service created then answers, and
+//!   `VmHWM` afterwards (the relist peak);
+//! * the size of one unpaginated LIST response of each resource;
 //! * DNS programming latency at each `--latency-rates` (default 100 and 1000 updates/s): a
 //!   stream of endpoint updates, each replacing one address of a small headless Service;
 //!   after each API write a poller queries the Service name over UDP every
@@ -525,23 +526,80 @@ fn latency_rows(rows: &mut Rows, tag: &str, upd: &UpdateResult) {
     );
 }
 
-/// Forced full relist: compact the emulator's history and cut every watch (the re-watch gets
-/// 410 Gone), then create a probe Service; it answers once kubedns has relisted.
-async fn forced_relist(emu: &Emulator, k: &mut Kubedns, round: usize) -> anyhow::Result<Duration> {
+/// Forced full relist of both watched resources, one after the other: the next watch of the
+/// resource is answered 410 Gone and every watch is cut, then a probe is written (a new
+/// Service; a new address for a small headless Service's endpoints); it answers once kubedns
+/// has relisted that resource. Returns the two relist times.
+async fn forced_relist(
+    emu: &Emulator,
+    k: &mut Kubedns,
+    round: usize,
+    specs: &[SvcSpec],
+    source: Source,
+    shape: Shape,
+) -> anyhow::Result<(Duration, Duration)> {
     let name = format!("relist-probe-{round}");
     let ip = format!("10.95.0.{}", round % 250 + 1);
-    emu.compact_and_close_watches();
+    emu.force_gone(1, Some("services"));
+    emu.close_watches();
     let t0 = Instant::now();
+    gone_consumed(emu).await?;
     emu.create(objects::service("ns0", &name, &ip, &[("http", 80, "TCP")]))
         .map_err(|e| anyhow::anyhow!("creating the relist probe: {e}"))?;
+    wait_answer(k, &format!("{name}.ns0.svc.cluster.local"), ip.parse()?, t0).await?;
+    let services = t0.elapsed();
+
+    let (i, s) = specs
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.headless && s.endpoints <= UPDATE_POOL_MAX_ENDPOINTS)
+        .context("no small headless Service")?;
+    let mut ips = scale::service_ips(s);
+    let new_ip = format!("10.94.0.{}", round % 250 + 1);
+    ips[0] = new_ip.clone();
+    let (plural, obj) = match source {
+        Source::Endpointslices => (
+            "endpointslices",
+            scale::slice_object(specs, i, 0, s.first_endpoint, &ips, shape),
+        ),
+        Source::Endpoints => ("endpoints", scale::endpoints_object(specs, i, &ips, shape)),
+    };
+    emu.force_gone(1, Some(plural));
+    emu.close_watches();
+    let t0 = Instant::now();
+    gone_consumed(emu).await?;
+    emu.apply(obj)
+        .map_err(|e| anyhow::anyhow!("writing the endpoints probe: {e}"))?;
+    wait_answer(
+        k,
+        &format!("{}.{}.svc.cluster.local", s.name, s.ns),
+        new_ip.parse()?,
+        t0,
+    )
+    .await?;
+    Ok((services, t0.elapsed()))
+}
+
+/// Waits until the forced 410 was served (the re-watch happened), so the probe written next
+/// cannot reach kubedns through the watch being cut.
+async fn gone_consumed(emu: &Emulator) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    while emu.shared().faults_view().gone_next_watches > 0 {
+        if t0.elapsed() > RELIST_TIMEOUT {
+            bail!("kubedns did not re-watch within {RELIST_TIMEOUT:?}");
+        }
+        tokio::time::sleep(RELIST_POLL).await;
+    }
+    Ok(())
+}
+
+async fn wait_answer(k: &mut Kubedns, fqdn: &str, want: IpAddr, t0: Instant) -> anyhow::Result<()> {
     let client = DnsClient::new(k.dns);
-    let fqdn = format!("{name}.ns0.svc.cluster.local");
-    let want: IpAddr = ip.parse()?;
     while t0.elapsed() < RELIST_TIMEOUT {
-        if let Ok(m) = client.udp(&fqdn, RecordType::A).await
+        if let Ok(m) = client.udp(fqdn, RecordType::A).await
             && answer_ips(&m).contains(&want)
         {
-            return Ok(t0.elapsed());
+            return Ok(());
         }
         if k.proc.try_exit_status().is_some() {
             bail!("kubedns exited during the relist:\n{}", k.proc.describe());
@@ -648,6 +706,25 @@ async fn main() -> anyhow::Result<()> {
         f64::from(u8::from(args.objects == Shape::Realistic)),
         "bool",
     );
+    // What one unpaginated `resourceVersion=0` LIST of each resource weighs.
+    let client = emu.kube_client()?;
+    for path in [
+        "/api/v1/services",
+        "/apis/discovery.k8s.io/v1/endpointslices",
+        "/api/v1/endpoints",
+    ] {
+        // As client-go's reflector asks (kube-rs would drop resourceVersion=0 next to a limit).
+        let req = axum::http::Request::get(format!("{path}?limit=500&resourceVersion=0"))
+            .body(Vec::new())?;
+        let body = client.request_text(req).await?;
+        let name = path.rsplit('/').next().unwrap_or(path);
+        rows.add(
+            &format!("list_mib_{name}"),
+            body.len() as f64 / 1048576.0,
+            "MiB",
+        );
+    }
+    drop(client);
     for (i, source) in args.endpoint_source.iter().copied().enumerate() {
         println!("scale: kubedns --endpoint-source={}", source.flag());
         rows.prefix = source.prefix();
@@ -746,8 +823,9 @@ async fn measure_source(
 
     // 4. Forced full relist (410) at this size.
     if !args.skip_relist {
-        let took = forced_relist(emu, &mut k, round).await?;
-        rows.add("relist_s", took.as_secs_f64(), "s");
+        let (svc, eps) = forced_relist(emu, &mut k, round, specs, source, args.objects).await?;
+        rows.add("relist_services_s", svc.as_secs_f64(), "s");
+        rows.add("relist_endpoints_s", eps.as_secs_f64(), "s");
         rows.add(
             "peak_rss_after_relist_mib",
             mib(status_kib(k.pid, "VmHWM")?),
@@ -764,6 +842,13 @@ async fn measure_source(
     // 5. Programming latency at each rate.
     let mut pool = small_headless_pool(specs);
     for &rate in &args.latency_rates {
+        if pool.len() < rate as usize {
+            println!(
+                "  (skipping {rate} updates/s: only {} small headless Services)",
+                pool.len()
+            );
+            continue;
+        }
         let plan = UpdatePlan {
             rate,
             secs: args.latency_secs,

@@ -1,6 +1,8 @@
 //! Version-dependent list/watch semantics of kube-apiserver's watch cache (the `cacher` of
 //! `k8s.io/apiserver/pkg/storage/cacher`), as far as the emulator imitates them:
 //!
+//! * **Before 1.9** (no `APIListChunking`: alpha in 1.8, on by default from 1.9) the server
+//!   ignores `limit` on every list: one response holds the whole collection.
 //! * **`resourceVersion=0` lists** are served from the watch cache. Before 1.33 the cache
 //!   ignores `limit` for them (`shouldDelegateList` keeps RV=0 requests in the cache because
 //!   "hasLimit := pred.Limit > 0 && resourceVersion != \"0\"", and the cache answers with every
@@ -28,6 +30,8 @@ use std::time::Duration;
 
 /// Emulated minor version unless configured.
 pub const DEFAULT_MINOR: u32 = 33;
+/// First minor version that paginates lists at all (`APIListChunking` on by default).
+pub const FIRST_MINOR_PAGING: u32 = 9;
 /// First minor version whose watch cache would honour `limit` on `resourceVersion=0` lists:
 /// none up to the newest release measured (1.34.4), so one past it.
 pub const FIRST_MINOR_PAGING_RV0: u32 = 35;
@@ -40,14 +44,17 @@ pub const TOO_LARGE_RV_WAIT: Duration = Duration::from_secs(3);
 /// Poll period of that wait.
 pub const TOO_LARGE_RV_POLL: Duration = Duration::from_millis(20);
 
-/// The `limit` a list request is served with: `None` (everything) for a `resourceVersion=0`
-/// list before [`FIRST_MINOR_PAGING_RV0`], else the requested one.
+/// The `limit` a list request is served with: `None` (everything) before
+/// [`FIRST_MINOR_PAGING`], and for a `resourceVersion=0` list before
+/// [`FIRST_MINOR_PAGING_RV0`]; else the requested one.
 pub fn effective_limit(
     minor: u32,
     resource_version: Option<&str>,
     limit: Option<usize>,
 ) -> Option<usize> {
-    if resource_version == Some("0") && minor < FIRST_MINOR_PAGING_RV0 {
+    if minor < FIRST_MINOR_PAGING
+        || (resource_version == Some("0") && minor < FIRST_MINOR_PAGING_RV0)
+    {
         None
     } else {
         limit
@@ -58,11 +65,12 @@ pub fn effective_limit(
 mod tests {
     use super::*;
 
+    /// (minor, resourceVersion, requested limit, served limit)
+    type Case = (u32, Option<&'static str>, Option<usize>, Option<usize>);
+
     #[test]
     fn rv0_limit_by_version() {
-        // (minor, resourceVersion, limit) → served limit
-        type Case<'a> = (u32, Option<&'a str>, Option<usize>, Option<usize>);
-        let cases: &[Case<'_>] = &[
+        let cases: &[Case] = &[
             (32, Some("0"), Some(500), None),
             (29, Some("0"), Some(1), None),
             (33, Some("0"), Some(500), None),
@@ -71,6 +79,8 @@ mod tests {
             (32, None, Some(500), Some(500)),
             (32, Some("17"), Some(500), Some(500)),
             (32, Some("0"), None, None),
+            (8, None, Some(500), None),
+            (8, Some("17"), Some(500), None),
         ];
         for &(minor, rv, limit, want) in cases {
             assert_eq!(

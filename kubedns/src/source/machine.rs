@@ -6,6 +6,8 @@
 //! [`StoreOp::Replace`] at `InitDone`; the live data is not touched at `Init`
 //! (house style A6.10, kube-runtime `reflector::store::Writer::apply_watcher_event`).
 //! `Delete` is applied when seen but the authoritative contents always come from the next relist.
+//! A streamed LIST fills a [`RelistBuffer`] on its decoder thread and hands it over with
+//! [`WatchMachine::finish_relist`]: only compact items are buffered, never the k8s objects.
 
 use std::collections::HashMap;
 
@@ -43,12 +45,61 @@ pub trait Convert<K> {
     }
 }
 
+/// The compact items of a relist in progress, with their keys and resourceVersions. It can
+/// be filled away from the machine (on the thread decoding a streamed LIST) and handed over
+/// with [`WatchMachine::finish_relist`].
+#[derive(Debug)]
+pub struct RelistBuffer<T> {
+    resource: &'static str,
+    items: Vec<T>,
+    keys: HashMap<(String, String), Option<String>>,
+}
+
+impl<T> RelistBuffer<T> {
+    /// An empty buffer for `resource`.
+    pub fn new(resource: &'static str) -> Self {
+        Self {
+            resource,
+            items: Vec::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Converts and keeps one object (an unusable one is skipped with a warning).
+    pub fn push<K, C: Convert<K, Out = T>>(&mut self, obj: &K) {
+        if let (Some(item), Some(key)) = (convert::<K, C>(self.resource, obj), C::key(obj)) {
+            self.items.push(item);
+            self.keys.insert(key, C::version(obj));
+        }
+    }
+
+    /// Objects kept so far.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Nothing kept.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+fn convert<K, C: Convert<K>>(resource: &'static str, obj: &K) -> Option<C::Out> {
+    match C::convert(obj) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            let key = C::key(obj);
+            tracing::warn!(resource, ?key, %err, "skipping unusable object");
+            None
+        }
+    }
+}
+
 /// Buffers relists and tracks which objects are held. One per watched resource.
 #[derive(Debug)]
 pub struct WatchMachine<T> {
     resource: &'static str,
-    buffer: Option<Vec<T>>,
-    buffer_keys: HashMap<(String, String), Option<String>>,
+    buffer: Option<RelistBuffer<T>>,
     /// Objects held in the store, with the resourceVersion last applied.
     keys: HashMap<(String, String), Option<String>>,
     synced: bool,
@@ -69,9 +120,26 @@ impl<T> WatchMachine<T> {
         Self {
             resource,
             buffer: None,
-            buffer_keys: HashMap::new(),
             keys: HashMap::new(),
             synced: false,
+        }
+    }
+
+    /// The resource label.
+    pub fn resource(&self) -> &'static str {
+        self.resource
+    }
+
+    /// Ends a relist filled elsewhere: the buffer replaces the store's contents at once
+    /// (the same as `InitDone`).
+    pub fn finish_relist(&mut self, buffer: RelistBuffer<T>) -> Step<T> {
+        self.buffer = None;
+        self.keys = buffer.keys;
+        let first_sync = !self.synced;
+        self.synced = true;
+        Step {
+            op: Some(StoreOp::Replace(buffer.items)),
+            first_sync,
         }
     }
 
@@ -89,30 +157,24 @@ impl<T> WatchMachine<T> {
     pub fn on_event<K, C: Convert<K, Out = T>>(&mut self, event: Event<K>) -> Step<T> {
         let op = match event {
             Event::Init => {
-                self.buffer = Some(Vec::new());
-                self.buffer_keys.clear();
+                self.buffer = Some(RelistBuffer::new(self.resource));
                 None
             }
             Event::InitApply(obj) => {
-                let converted = self.convert::<K, C>(&obj);
-                // A stray InitApply outside a relist cannot happen with kube-runtime; treat it
-                // as the start of one rather than dropping data.
-                let buffer = self.buffer.get_or_insert_with(Vec::new);
-                if let (Some(item), Some(key)) = (converted, C::key(&obj)) {
-                    buffer.push(item);
-                    self.buffer_keys.insert(key, C::version(&obj));
-                }
+                // A stray InitApply outside a relist is treated as the start of one rather
+                // than dropping data.
+                let resource = self.resource;
+                self.buffer
+                    .get_or_insert_with(|| RelistBuffer::new(resource))
+                    .push::<K, C>(&obj);
                 None
             }
             Event::InitDone => {
-                let items = self.buffer.take().unwrap_or_default();
-                self.keys = std::mem::take(&mut self.buffer_keys);
-                let first_sync = !self.synced;
-                self.synced = true;
-                return Step {
-                    op: Some(StoreOp::Replace(items)),
-                    first_sync,
-                };
+                let buffer = self
+                    .buffer
+                    .take()
+                    .unwrap_or_else(|| RelistBuffer::new(self.resource));
+                return self.finish_relist(buffer);
             }
             Event::Apply(obj) => {
                 let key = C::key(&obj);
@@ -130,7 +192,7 @@ impl<T> WatchMachine<T> {
                         first_sync: false,
                     };
                 }
-                match (self.convert::<K, C>(&obj), key) {
+                match (convert::<K, C>(self.resource, &obj), key) {
                     (Some(item), Some(key)) => {
                         self.keys.insert(key, version);
                         Some(StoreOp::Upsert(item))
@@ -154,17 +216,6 @@ impl<T> WatchMachine<T> {
             namespace: key.0,
             key: key.1,
         })
-    }
-
-    fn convert<K, C: Convert<K, Out = T>>(&self, obj: &K) -> Option<T> {
-        match C::convert(obj) {
-            Ok(v) => Some(v),
-            Err(err) => {
-                let key = C::key(obj);
-                tracing::warn!(resource = self.resource, ?key, %err, "skipping unusable object");
-                None
-            }
-        }
     }
 }
 

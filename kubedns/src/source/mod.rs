@@ -2,33 +2,40 @@
 //! or core/v1 Endpoints when slices are forbidden or absent — the legacy `system:kube-dns` role
 //! only grants `endpoints`), and Nodes for federation zone/region.
 //!
-//! Each watcher is `watcher(api, cfg).default_backoff()`; an error never ends the loop (it is
-//! logged, counted in `kubedns_watch_errors_total` and the watcher retries). Events go through the
-//! pure [`machine::WatchMachine`], which buffers relists and hands them to the store atomically.
+//! Each resource runs a [`reflector`] loop: the initial state by watch-list where the server
+//! supports it, else by a LIST decoded item by item ([`list`]), then a kube-rs watch; an error
+//! never ends the loop (it is logged, counted in `kubedns_watch_errors_total` and retried with
+//! backoff). Events go through the pure [`machine::WatchMachine`], which buffers relists (as
+//! compact items) and hands them to the store atomically.
 //! Readiness ([`SyncGate`]) is reached once both Services and endpoints finished a first list.
 
 pub mod client;
+pub mod list;
 pub mod machine;
 pub mod nodes;
+mod reflector;
 
+pub use reflector::{BACKOFF_MAX, BACKOFF_START, LIST_PAGE_SIZE, WATCH_TIMEOUT_SECS};
+
+/// Try watch-list (`sendInitialEvents`) first; the reflector falls back to a streamed LIST
+/// for a server that does not support it.
+pub const USE_WATCH_LIST: bool = true;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use self::machine::{Convert, StoreOp, WatchMachine};
+use self::machine::{Convert, StoreOp};
 use crate::cli::EndpointSourceMode;
 use crate::metrics::WatchMetrics;
 use crate::model::{EndpointGroup, ModelError, Service};
@@ -150,7 +157,7 @@ impl Convert<core::Endpoints> for Endpoints {
 }
 
 /// Applies store operations of one model type.
-trait Sink<T> {
+pub(crate) trait Sink<T> {
     fn apply_op(&self, op: StoreOp<T>);
 }
 
@@ -206,97 +213,42 @@ pub(crate) fn event_type<K>(e: &watcher::Event<K>) -> &'static str {
 
 /// Log a watch error: 403 at warn with an RBAC hint (house style), others at warn once per
 /// distinct message and at debug when repeated.
-fn log_watch_error(resource: &'static str, err: &watcher::Error, last: &mut Option<String>) {
-    let msg = err.to_string();
+fn log_watch_error(resource: &'static str, msg: &str, last: &mut Option<String>) {
     let forbidden = msg.contains("403") || msg.to_ascii_lowercase().contains("forbidden");
     if forbidden {
         tracing::warn!(resource, error = %msg, "watch forbidden (403): check the RBAC role (list/watch needed); retrying");
-    } else if last.as_deref() != Some(msg.as_str()) {
+    } else if last.as_deref() != Some(msg) {
         tracing::warn!(resource, error = %msg, "watch error; retrying with backoff");
     } else {
         tracing::debug!(resource, error = %msg, "watch error (repeated)");
     }
-    *last = Some(msg);
+    *last = Some(msg.to_string());
 }
 
-/// Run one resource's watch loop until `shutdown`.
+/// Run one resource's list-then-watch loop until `shutdown` (see [`reflector`]).
 async fn run_watch<K, C>(
-    api: Api<K>,
+    client: Client,
     resource: &'static str,
     store: Store,
     metrics: WatchMetrics,
     on_first_sync: impl FnOnce() + Send,
     shutdown: CancellationToken,
 ) where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    C: Convert<K>,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+    C: Convert<K> + 'static,
+    C::Out: Send + 'static,
     Store: Sink<C::Out>,
 {
-    let cfg = watcher::Config::default().any_semantic();
-    let mut stream = watcher(api, cfg).default_backoff().boxed();
-    let mut machine: WatchMachine<C::Out> = WatchMachine::new(resource);
-    let mut on_first_sync = Some(on_first_sync);
-    let mut last_error = None;
-    metrics.set_synced(resource, false);
-    loop {
-        let item = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            item = stream.next() => item,
-        };
-        let event = match item {
-            Some(Ok(event)) => event,
-            Some(Err(err)) => {
-                metrics.error(resource);
-                log_watch_error(resource, &err, &mut last_error);
-                continue;
-            }
-            None => {
-                tracing::error!(resource, "watch stream ended unexpectedly");
-                return;
-            }
-        };
-        last_error = None;
-        metrics.event(resource, event_type(&event));
-        let received = Instant::now();
-        let changed_at = match &event {
-            watcher::Event::Apply(o) => Some(change_time(o)),
-            // A deletion's only timestamp is `deletionTimestamp` (graceful deletion); the last
-            // write time would measure the object's age, not the deletion.
-            watcher::Event::Delete(o) => Some(o.meta().deletion_timestamp.as_ref().map(|t| t.0)),
-            _ => None,
-        };
-        let step = machine.on_event::<K, C>(event);
-        let applied = step.op.is_some();
-        if let Some(op) = step.op {
-            let replace = matches!(op, StoreOp::Replace(_));
-            store.apply_op(op);
-            if replace {
-                tracing::debug!(resource, objects = machine.object_count(), "list applied");
-            }
-        }
-        if let Some(changed_at) = changed_at.filter(|_| applied) {
-            let latency = match changed_at {
-                Some(ts) => {
-                    let d = Timestamp::now().duration_since(ts);
-                    d.as_secs_f64().max(0.0)
-                }
-                None => received.elapsed().as_secs_f64(),
-            };
-            metrics.programming_latency.observe(latency);
-        }
-        metrics.set_objects(resource, machine.object_count());
-        if step.first_sync {
-            metrics.set_synced(resource, true);
-            tracing::info!(
-                resource,
-                objects = machine.object_count(),
-                "initial list complete"
-            );
-            if let Some(f) = on_first_sync.take() {
-                f();
-            }
-        }
+    reflector::Reflector {
+        client,
+        resource,
+        store,
+        metrics,
+        on_first_sync: Some(on_first_sync),
+        watch_list: USE_WATCH_LIST,
     }
+    .run::<K, C>(shutdown)
+    .await;
 }
 
 /// Decide between EndpointSlices and Endpoints. `Auto` probes EndpointSlices with a one-item
@@ -311,12 +263,23 @@ pub async fn detect_endpoint_source(
         EndpointSourceMode::EndpointSlices => EndpointSource::EndpointSlices,
         EndpointSourceMode::Endpoints => EndpointSource::Endpoints,
         EndpointSourceMode::Auto => {
-            let api: Api<discovery::EndpointSlice> = Api::all(client.clone());
             let mut delay = Duration::from_millis(800);
             loop {
-                match api.list(&ListParams::default().limit(1)).await {
+                // A server that ignores `limit` answers with every slice: stream it past
+                // rather than hold it (list::list_streaming with a sink that drops items).
+                let probe = list::list_streaming::<discovery::EndpointSlice, _>(
+                    client,
+                    "endpointslices",
+                    &ListParams::default().limit(1),
+                    None,
+                    |_: discovery::EndpointSlice| {},
+                )
+                .await;
+                match probe {
                     Ok(_) => break EndpointSource::EndpointSlices,
-                    Err(kube::Error::Api(status)) if status.code == 403 || status.code == 404 => {
+                    Err(list::ListError::Api(kube::Error::Api(status)))
+                        if status.code == 403 || status.code == 404 =>
+                    {
                         tracing::warn!(
                             code = status.code,
                             message = %status.message,
@@ -356,9 +319,8 @@ impl Sources {
     /// Watch Services until `shutdown`.
     pub async fn run_services(self, shutdown: CancellationToken) {
         let gate = self.gate.clone();
-        let api: Api<core::Service> = Api::all(self.client);
-        run_watch::<_, Services>(
-            api,
+        run_watch::<core::Service, Services>(
+            self.client,
             "services",
             self.store,
             self.metrics,
@@ -379,9 +341,8 @@ impl Sources {
         let on_sync = move || gate.mark(&gate.endpoints);
         match source {
             EndpointSource::EndpointSlices => {
-                let api: Api<discovery::EndpointSlice> = Api::all(self.client);
-                run_watch::<_, Slices>(
-                    api,
+                run_watch::<discovery::EndpointSlice, Slices>(
+                    self.client,
                     "endpointslices",
                     self.store,
                     self.metrics,
@@ -391,9 +352,8 @@ impl Sources {
                 .await;
             }
             EndpointSource::Endpoints => {
-                let api: Api<core::Endpoints> = Api::all(self.client);
-                run_watch::<_, Endpoints>(
-                    api,
+                run_watch::<core::Endpoints, Endpoints>(
+                    self.client,
                     "endpoints",
                     self.store,
                     self.metrics,

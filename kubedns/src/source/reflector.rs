@@ -1,0 +1,609 @@
+//! One resource's list-then-watch loop, with the initial state streamed item by item.
+//!
+//! kube-runtime's `watcher` lists with `Api::list`, which holds the whole response as text
+//! and then as a `Vec<K>`; with a `resourceVersion=0` list served unpaginated by a pre-1.33
+//! watch cache that is the entire cluster at once. This loop keeps kube-rs for the client,
+//! auth, requests and watch-event decoding and replaces only how the initial state arrives:
+//!
+//! 1. **Watch-list** (`sendInitialEvents=true`, KEP-3157) where the server supports it (its
+//!    `/version` is at least 1.[`WATCH_LIST_MIN_MINOR`]): the
+//!    initial state comes as ADDED events, one object per line, until the BOOKMARK annotated
+//!    `k8s.io/initial-events-end`; the same stream then carries the changes. A server that
+//!    rejects the parameter (4xx other than 403/410/429), or that answers with anything but
+//!    ADDED events before that bookmark (it ignored the parameter; an ERROR event counts), or
+//!    sends nothing within
+//!    [`WATCH_LIST_FIRST_EVENT`], is remembered as not supporting it.
+//! 2. Otherwise a **streamed LIST** ([`super::list`]) with `resourceVersion=0&limit=`
+//!    [`LIST_PAGE_SIZE`], as client-go's reflector sends it: served from the API server's watch
+//!    cache, which before 1.33 ignores the limit and returns everything at once; a server that
+//!    paginates is followed through `continue`. Each item is converted as it is parsed; then a
+//!    watch from the list's resourceVersion.
+//!
+//! Either way every item goes through [`WatchMachine`] as `Init`/`InitApply`/`InitDone`, so
+//! the store receives one atomic `Replace` of compact items (the live zone is untouched until
+//! then); only compact items are buffered during a relist. Watch errors: 410 Gone (event or
+//! status) → relist; anything else → logged, counted, re-watch from the last resourceVersion
+//! after a backoff ([`BACKOFF_START`] doubling to [`BACKOFF_MAX`]).
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, WatchEvent, WatchParams};
+use kube::runtime::watcher::Event;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::list::{ItemSink, ListError, list_streaming};
+use super::machine::{Convert, RelistBuffer, Step, StoreOp, WatchMachine};
+use super::{Sink, change_time};
+use crate::metrics::WatchMetrics;
+use crate::store::Store;
+
+/// `limit` of the initial LIST (kube-runtime's default page size). A pre-1.33 watch cache
+/// ignores it for `resourceVersion=0`.
+pub const LIST_PAGE_SIZE: u32 = 500;
+/// `timeoutSeconds` of each watch request (kube-runtime's default: 290 s).
+pub const WATCH_TIMEOUT_SECS: u32 = 290;
+/// First retry delay after an error.
+pub const BACKOFF_START: Duration = Duration::from_millis(800);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A watch-list stream that sends nothing for this long is taken as unsupported.
+pub const WATCH_LIST_FIRST_EVENT: Duration = Duration::from_secs(10);
+/// A watch that ends sooner than this (without an error) is retried after the backoff.
+pub const MIN_WATCH: Duration = Duration::from_secs(1);
+/// How long the `/version` probe deciding about watch-list may take.
+pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Oldest server minor version watch-list is tried with (1.32: WatchList beta, on by default).
+pub const WATCH_LIST_MIN_MINOR: u32 = 32;
+/// Annotation of the BOOKMARK that ends the initial events of a watch-list.
+pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+
+/// Everything one resource's loop works with.
+pub struct Reflector<F> {
+    /// API client.
+    pub client: Client,
+    /// Metric/log label.
+    pub resource: &'static str,
+    /// Store fed.
+    pub store: Store,
+    /// Watch metrics.
+    pub metrics: WatchMetrics,
+    /// Called once, at the first complete initial state.
+    pub on_first_sync: Option<F>,
+    /// Use watch-list until the server shows it does not support it.
+    pub watch_list: bool,
+}
+
+/// How a watch stream ended.
+enum WatchEnd {
+    /// 410 Gone: the resourceVersion is compacted; relist.
+    Gone,
+    /// Closed or failed: re-watch from the last resourceVersion.
+    Rewatch { error: bool },
+    /// A watch-list turned out unsupported before its initial events ended.
+    NoWatchList,
+    /// A watch-list stream was cut (or failed) before its initial events ended: start over.
+    InitialCut,
+}
+
+/// Step of the backoff.
+fn next_backoff(d: Duration) -> Duration {
+    (d * 2).min(BACKOFF_MAX)
+}
+
+fn is_gone(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 410)
+}
+
+/// A rejection meaning "this server does not do watch-list".
+fn rejects_watch_list(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if (400..500).contains(&s.code) && ![403, 410, 429].contains(&s.code))
+}
+
+impl<F: FnOnce() + Send> Reflector<F> {
+    /// Run until `shutdown`.
+    pub async fn run<K, C>(mut self, shutdown: CancellationToken)
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+        C: Convert<K> + 'static,
+        C::Out: Send + 'static,
+        Store: Sink<C::Out>,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let mut machine: WatchMachine<C::Out> = WatchMachine::new(self.resource);
+        let mut last_error: Option<String> = None;
+        let mut backoff = BACKOFF_START;
+        self.metrics.set_synced(self.resource, false);
+        if self.watch_list {
+            self.watch_list = self.server_may_stream().await;
+        }
+        'relist: loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            // 1. Initial state, by watch-list where supported.
+            if self.watch_list {
+                let wp = WatchParams::streaming_lists().timeout(WATCH_TIMEOUT_SECS);
+                let opened = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = api.watch(&wp, "") => r,
+                };
+                match opened {
+                    Ok(stream) => {
+                        let mut rv = String::new();
+                        let end = self
+                            .consume::<K, C, _>(
+                                stream,
+                                &mut machine,
+                                &mut rv,
+                                true,
+                                &shutdown,
+                                &mut last_error,
+                            )
+                            .await;
+                        match end {
+                            None => return,
+                            Some(WatchEnd::NoWatchList) => {
+                                tracing::info!(
+                                    resource = self.resource,
+                                    "the API server does not stream initial events (watch-list); using LIST"
+                                );
+                                self.watch_list = false;
+                            }
+                            Some(WatchEnd::Gone) => continue 'relist,
+                            Some(WatchEnd::InitialCut) => {
+                                if !self.pause(&mut backoff, &shutdown).await {
+                                    return;
+                                }
+                                continue 'relist;
+                            }
+                            Some(WatchEnd::Rewatch { error }) => {
+                                backoff = BACKOFF_START;
+                                if self
+                                    .watch_from::<K, C>(
+                                        &api,
+                                        &mut machine,
+                                        rv,
+                                        error,
+                                        &shutdown,
+                                        &mut last_error,
+                                    )
+                                    .await
+                                {
+                                    continue 'relist;
+                                }
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) if rejects_watch_list(&e) => {
+                        tracing::info!(resource = self.resource, error = %e, "watch-list rejected by the API server; using LIST");
+                        self.watch_list = false;
+                    }
+                    Err(e) if is_gone(&e) => continue 'relist,
+                    Err(e) => {
+                        self.error(&e.to_string(), &mut last_error);
+                        if !self.pause(&mut backoff, &shutdown).await {
+                            return;
+                        }
+                        continue 'relist;
+                    }
+                }
+            }
+            // 2. Streamed LIST.
+            let rv = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = self.list_all::<K, C>(&mut machine) => r,
+            };
+            let rv = match rv {
+                Ok(rv) => rv,
+                Err(e) => {
+                    self.error(&e.to_string(), &mut last_error);
+                    if !self.pause(&mut backoff, &shutdown).await {
+                        return;
+                    }
+                    continue 'relist;
+                }
+            };
+            last_error = None;
+            backoff = BACKOFF_START;
+            if !self
+                .watch_from::<K, C>(&api, &mut machine, rv, false, &shutdown, &mut last_error)
+                .await
+            {
+                return;
+            }
+        }
+    }
+
+    /// Whether the server's `/version` is at least [`WATCH_LIST_MIN_MINOR`] (the WatchList
+    /// feature's beta, on by default); an unknown version is taken as "no".
+    async fn server_may_stream(&self) -> bool {
+        let version =
+            tokio::time::timeout(VERSION_PROBE_TIMEOUT, self.client.apiserver_version()).await;
+        let Ok(version) = version else {
+            tracing::debug!(
+                resource = self.resource,
+                "no server version in time; not trying watch-list"
+            );
+            return false;
+        };
+        match version {
+            Ok(v) => {
+                let minor: u32 = v
+                    .minor
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0);
+                v.major == "1" && minor >= WATCH_LIST_MIN_MINOR
+            }
+            Err(e) => {
+                tracing::debug!(resource = self.resource, error = %e, "no server version; not trying watch-list");
+                false
+            }
+        }
+    }
+
+    /// Waits out the backoff; false on shutdown.
+    async fn pause(&self, backoff: &mut Duration, shutdown: &CancellationToken) -> bool {
+        let d = *backoff;
+        *backoff = next_backoff(d);
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    fn error(&self, msg: &str, last: &mut Option<String>) {
+        self.metrics.error(self.resource);
+        super::log_watch_error(self.resource, msg, last);
+    }
+
+    /// The whole collection by streamed LIST pages into a [`RelistBuffer`], handed to the
+    /// machine (and the store) at the end; returns the resourceVersion to watch from. A
+    /// failed page abandons the relist: the live store and the machine are untouched.
+    async fn list_all<K, C>(
+        &mut self,
+        machine: &mut WatchMachine<C::Out>,
+    ) -> Result<String, ListError>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Send + 'static,
+        C: Convert<K> + 'static,
+        C::Out: Send + 'static,
+        Store: Sink<C::Out>,
+    {
+        let started = Instant::now();
+        self.metrics.event(self.resource, "init");
+        let mut sink = BufferSink::<C::Out, C> {
+            buf: RelistBuffer::new(self.resource),
+            _c: PhantomData,
+        };
+        let mut lp = ListParams::default().limit(LIST_PAGE_SIZE);
+        // The first page at resourceVersion=0 (any version, from the watch cache).
+        let mut rv_param = Some("0");
+        let mut pages = 0usize;
+        let mut skipped = 0usize;
+        let rv = loop {
+            let (summary, back) =
+                list_streaming::<K, _>(&self.client, self.resource, &lp, rv_param, sink).await?;
+            sink = back;
+            pages += 1;
+            skipped += summary.skipped;
+            match summary.continue_token {
+                // Later pages carry the list's version in the token; no resourceVersion.
+                Some(c) => {
+                    lp = ListParams::default()
+                        .limit(LIST_PAGE_SIZE)
+                        .continue_token(&c);
+                    rv_param = None;
+                }
+                None => break summary.resource_version,
+            }
+        };
+        tracing::debug!(
+            resource = self.resource,
+            objects = sink.buf.len(),
+            pages,
+            skipped,
+            took = ?started.elapsed(),
+            "list decoded"
+        );
+        let step = machine.finish_relist(sink.buf);
+        self.metrics.event(self.resource, "init_done");
+        self.after_step(machine, step, None);
+        Ok(rv)
+    }
+
+    /// Applies one machine step to the store, metrics and readiness. `changed_at`: for a
+    /// watch change, when it was received and when the object says it happened.
+    fn after_step<T>(
+        &mut self,
+        machine: &WatchMachine<T>,
+        step: Step<T>,
+        changed_at: Option<(Instant, Option<Timestamp>)>,
+    ) where
+        Store: Sink<T>,
+    {
+        let applied = step.op.is_some();
+        if let Some(op) = step.op {
+            let replace = matches!(op, StoreOp::Replace(_));
+            self.store.apply_op(op);
+            if replace {
+                tracing::debug!(
+                    resource = self.resource,
+                    objects = machine.object_count(),
+                    "list applied"
+                );
+            }
+        }
+        if let Some((received, ts)) = changed_at.filter(|_| applied) {
+            let latency = match ts {
+                Some(ts) => Timestamp::now().duration_since(ts).as_secs_f64().max(0.0),
+                None => received.elapsed().as_secs_f64(),
+            };
+            self.metrics.programming_latency.observe(latency);
+        }
+        self.metrics
+            .set_objects(self.resource, machine.object_count());
+        if step.first_sync {
+            self.metrics.set_synced(self.resource, true);
+            tracing::info!(
+                resource = self.resource,
+                objects = machine.object_count(),
+                "initial list complete"
+            );
+            if let Some(f) = self.on_first_sync.take() {
+                f();
+            }
+        }
+    }
+
+    /// Consumes one watch stream. `initial`: a watch-list whose initial events come first.
+    /// `None` on shutdown.
+    #[allow(clippy::too_many_arguments)]
+    async fn consume<K, C, S>(
+        &mut self,
+        stream: S,
+        machine: &mut WatchMachine<C::Out>,
+        rv: &mut String,
+        initial: bool,
+        shutdown: &CancellationToken,
+        last_error: &mut Option<String>,
+    ) -> Option<WatchEnd>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+        C: Convert<K>,
+        S: Stream<Item = Result<WatchEvent<K>, kube::Error>>,
+        Store: Sink<C::Out>,
+    {
+        let mut stream = std::pin::pin!(stream);
+        let mut buffer = initial.then(|| RelistBuffer::new(self.resource));
+        let mut seen = 0usize;
+        if initial {
+            self.metrics.event(self.resource, "init");
+        }
+        loop {
+            let next = async {
+                if buffer.is_some() && seen == 0 {
+                    tokio::time::timeout(WATCH_LIST_FIRST_EVENT, stream.next())
+                        .await
+                        .unwrap_or(None)
+                } else {
+                    stream.next().await
+                }
+            };
+            let item = tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                item = next => item,
+            };
+            seen += 1;
+            let event = match item {
+                None if buffer.is_some() && seen == 1 => return Some(WatchEnd::NoWatchList),
+                None if buffer.is_some() => return Some(WatchEnd::InitialCut),
+                None => return Some(WatchEnd::Rewatch { error: false }),
+                // An error before the initial events ended: this server does not stream them
+                // (with sendInitialEvents and no resourceVersion nothing can be too old).
+                Some(Err(e)) if buffer.is_some() && is_gone(&e) => {
+                    return Some(WatchEnd::NoWatchList);
+                }
+                Some(Err(e)) if is_gone(&e) => {
+                    self.error(&e.to_string(), last_error);
+                    return Some(WatchEnd::Gone);
+                }
+                Some(Err(e)) => {
+                    // One undecodable event (the stream goes on) or a transport error (it ends).
+                    self.error(&e.to_string(), last_error);
+                    continue;
+                }
+                Some(Ok(ev)) => ev,
+            };
+            if let WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) = &event
+                && let Some(v) = o.meta().resource_version.as_deref()
+            {
+                *rv = v.to_string();
+            }
+            match (event, buffer.as_mut()) {
+                (WatchEvent::Added(o), Some(buf)) => {
+                    self.metrics.event(self.resource, "init_apply");
+                    buf.push::<K, C>(&o);
+                }
+                (WatchEvent::Bookmark(b), Some(_)) => {
+                    *rv = b.metadata.resource_version;
+                    if b.metadata
+                        .annotations
+                        .get(INITIAL_EVENTS_END)
+                        .map(String::as_str)
+                        == Some("true")
+                    {
+                        let buf = buffer
+                            .take()
+                            .unwrap_or_else(|| RelistBuffer::new(self.resource));
+                        self.metrics.event(self.resource, "init_done");
+                        let step = machine.finish_relist(buf);
+                        self.after_step(machine, step, None);
+                        *last_error = None;
+                    }
+                }
+                // Changes before the initial events ended: the server ignored sendInitialEvents.
+                (WatchEvent::Modified(_) | WatchEvent::Deleted(_), Some(_)) => {
+                    return Some(WatchEnd::NoWatchList);
+                }
+                (WatchEvent::Added(o) | WatchEvent::Modified(o), None) => {
+                    self.metrics.event(self.resource, "apply");
+                    let received = Instant::now();
+                    let ts = change_time(&o);
+                    let step = machine.on_event::<K, C>(Event::Apply(o));
+                    self.after_step(machine, step, Some((received, ts)));
+                }
+                (WatchEvent::Deleted(o), None) => {
+                    self.metrics.event(self.resource, "delete");
+                    let received = Instant::now();
+                    // A deletion's only timestamp is `deletionTimestamp` (graceful deletion);
+                    // the last write time would measure the object's age, not the deletion.
+                    let ts = o.meta().deletion_timestamp.as_ref().map(|t| t.0);
+                    let step = machine.on_event::<K, C>(Event::Delete(o));
+                    self.after_step(machine, step, Some((received, ts)));
+                }
+                (WatchEvent::Bookmark(b), None) => *rv = b.metadata.resource_version,
+                (WatchEvent::Error(status), Some(_)) => {
+                    tracing::debug!(resource = self.resource, code = status.code, message = %status.message, "error event before the initial events ended");
+                    return Some(WatchEnd::NoWatchList);
+                }
+                (WatchEvent::Error(status), None) => {
+                    self.error(
+                        &format!(
+                            "watch error event: {} ({} {})",
+                            status.message, status.code, status.reason
+                        ),
+                        last_error,
+                    );
+                    if status.code == 410 {
+                        return Some(WatchEnd::Gone);
+                    }
+                    return Some(WatchEnd::Rewatch { error: true });
+                }
+            }
+        }
+    }
+
+    /// Watches from `rv` until a relist is needed (`true`) or shutdown (`false`).
+    async fn watch_from<K, C>(
+        &mut self,
+        api: &Api<K>,
+        machine: &mut WatchMachine<C::Out>,
+        mut rv: String,
+        error_before: bool,
+        shutdown: &CancellationToken,
+        last_error: &mut Option<String>,
+    ) -> bool
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+        C: Convert<K>,
+        Store: Sink<C::Out>,
+    {
+        let mut backoff = BACKOFF_START;
+        if error_before && !self.pause(&mut backoff, shutdown).await {
+            return false;
+        }
+        let wp = WatchParams::default().timeout(WATCH_TIMEOUT_SECS);
+        loop {
+            let opened = tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                r = api.watch(&wp, &rv) => r,
+            };
+            let started = Instant::now();
+            let end = match opened {
+                Err(e) if is_gone(&e) => {
+                    self.error(&e.to_string(), last_error);
+                    return true;
+                }
+                Err(e) => {
+                    self.error(&e.to_string(), last_error);
+                    WatchEnd::Rewatch { error: true }
+                }
+                Ok(stream) => {
+                    match self
+                        .consume::<K, C, _>(stream, machine, &mut rv, false, shutdown, last_error)
+                        .await
+                    {
+                        None => return false,
+                        Some(end) => end,
+                    }
+                }
+            };
+            match end {
+                WatchEnd::Gone => return true,
+                WatchEnd::Rewatch { error } if error || started.elapsed() < MIN_WATCH => {
+                    if !self.pause(&mut backoff, shutdown).await {
+                        return false;
+                    }
+                }
+                WatchEnd::Rewatch { .. } | WatchEnd::NoWatchList | WatchEnd::InitialCut => {
+                    backoff = BACKOFF_START;
+                }
+            }
+        }
+    }
+}
+
+/// Fills a [`RelistBuffer`] from a streamed LIST.
+struct BufferSink<T, C> {
+    buf: RelistBuffer<T>,
+    _c: PhantomData<fn() -> C>,
+}
+
+impl<K, C: Convert<K>> ItemSink<K> for BufferSink<C::Out, C> {
+    fn item(&mut self, obj: K) {
+        self.buf.push::<K, C>(&obj);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap() {
+        let mut d = BACKOFF_START;
+        let mut seen = vec![d];
+        for _ in 0..8 {
+            d = next_backoff(d);
+            seen.push(d);
+        }
+        assert_eq!(seen[1], Duration::from_millis(1600));
+        assert_eq!(*seen.last().expect("some"), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn which_errors_mean_no_watch_list() {
+        let api = |code: u16| {
+            kube::Error::Api(
+                kube::core::Status::failure("x", "Invalid")
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        // (status code, taken as "watch-list unsupported")
+        for (code, want) in [
+            (422, true),
+            (400, true),
+            (404, true),
+            (403, false),
+            (410, false),
+            (429, false),
+            (500, false),
+        ] {
+            assert_eq!(rejects_watch_list(&api(code)), want, "{code}");
+        }
+        assert!(is_gone(&api(410)));
+        assert!(!is_gone(&api(500)));
+    }
+}
