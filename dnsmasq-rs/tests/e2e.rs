@@ -43,13 +43,9 @@ fn free_port() -> u16 {
     }
 }
 
-fn have_dnsmasq() -> bool {
-    if std::path::Path::new(DNSMASQ).exists() {
-        true
-    } else {
-        eprintln!("SKIP: {DNSMASQ} not installed");
-        false
-    }
+/// Debian's dnsmasq, the reference upstream of these tests.
+fn dnsmasq_need() -> serverkit::require::Need {
+    serverkit::require::Need::file(DNSMASQ, "Debian's dnsmasq (apt-get install dnsmasq-base)")
 }
 
 /// Starts dnsmasq answering `host-record`s and NXDOMAIN for the rest of `zone`.
@@ -173,9 +169,7 @@ fn sv(args: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn forwards_caches_and_reports_chaos_stats() {
-    if !have_dnsmasq() {
-        return;
-    }
+    serverkit::require!(dnsmasq_need());
     let up = start_dnsmasq("up.test", &[("h1.up.test", "10.1.0.1")]).await;
     let f = start_front(
         build(&sv(&format!(
@@ -207,9 +201,7 @@ async fn forwards_caches_and_reports_chaos_stats() {
 // loses nothing, and clients never see the random spelling (cache off: every query goes up).
 #[tokio::test]
 async fn strict_0x20_works_against_real_dnsmasq() {
-    if !have_dnsmasq() {
-        return;
-    }
+    serverkit::require!(dnsmasq_need());
     let up = start_dnsmasq("up.test", &[("mixed-case-name.up.test", "10.1.0.9")]).await;
     let f = start_front(
         build(&sv(&format!(
@@ -254,9 +246,7 @@ impl NameResolver for NoResolve {
 
 #[tokio::test]
 async fn configmap_stub_domain_applied_without_failed_queries() {
-    if !have_dnsmasq() {
-        return;
-    }
+    serverkit::require!(dnsmasq_need());
     let default_up = start_dnsmasq("acme.local", &[("h.acme.local", "10.0.0.1")]).await;
     let stub_up = start_dnsmasq("acme.local", &[("h.acme.local", "10.0.0.2")]).await;
     let dir = tempfile::tempdir().unwrap();
@@ -517,9 +507,7 @@ async fn malformed_client_packets() {
 // B4 row 19: --dns-loop-detect finds an upstream that forwards back to us and disables it.
 #[tokio::test]
 async fn loop_detection_disables_looping_server() {
-    if !have_dnsmasq() {
-        return;
-    }
+    serverkit::require!(dnsmasq_need());
     let dport = free_port();
     let f = start_front(
         build(&sv(&format!(
@@ -550,9 +538,7 @@ async fn loop_detection_disables_looping_server() {
 // §3.2: stub nameserver names ending in cluster.local are resolved through -kubednsServer.
 #[tokio::test]
 async fn stub_nameserver_hostnames_resolved_via_kubedns() {
-    if !have_dnsmasq() {
-        return;
-    }
+    serverkit::require!(dnsmasq_need());
     let kubedns = start_dnsmasq(
         "cluster.local",
         &[("ns.kube-system.svc.cluster.local", "10.4.4.4")],

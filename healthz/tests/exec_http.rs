@@ -76,10 +76,7 @@ async fn native_nslookup_probe() {
 
 #[tokio::test]
 async fn shell_commands() {
-    if !std::path::Path::new("/bin/sh").exists() {
-        eprintln!("SKIP shell_commands: /bin/sh not present");
-        return;
-    }
+    serverkit::require!(serverkit::require::Need::file("/bin/sh", "a POSIX shell"));
     let exch: SharedExchanger = Arc::new(UdpExchanger::default());
     let t = Duration::from_secs(5);
     let o = run_command(&parse_command("echo out; echo err >&2"), &exch, t).await;
@@ -172,10 +169,7 @@ async fn initial_success_then_too_old_then_quit() {
 
 #[tokio::test]
 async fn legacy_single_cmd_body_and_quit_disabled() {
-    if !std::path::Path::new("/bin/sh").exists() {
-        eprintln!("SKIP legacy_single_cmd_body_and_quit_disabled: /bin/sh not present");
-        return;
-    }
+    serverkit::require!(serverkit::require::Need::file("/bin/sh", "a POSIX shell"));
     let cfg = common::config(&[
         "-cmd=echo nope; exit 1",
         "-period=50ms",

@@ -169,12 +169,10 @@ fn free_udp_port() -> u16 {
 #[tokio::test]
 async fn real_dnsmasq_statistics() {
     const DNSMASQ: &str = "/usr/sbin/dnsmasq";
-    if !std::path::Path::new(DNSMASQ).exists() {
-        eprintln!(
-            "SKIP real_dnsmasq_statistics: {DNSMASQ} not installed (apt-get install dnsmasq-base)"
-        );
-        return;
-    }
+    serverkit::require!(serverkit::require::Need::file(
+        DNSMASQ,
+        "Debian's dnsmasq (apt-get install dnsmasq-base)"
+    ));
     let port = free_udp_port();
     let child = std::process::Command::new(DNSMASQ)
         .args([
@@ -193,14 +191,7 @@ async fn real_dnsmasq_statistics() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn();
-    let child = match child {
-        Ok(c) => Dnsmasq(c),
-        Err(e) => {
-            eprintln!("SKIP real_dnsmasq_statistics: cannot start dnsmasq: {e}");
-            return;
-        }
-    };
-    let _child = child;
+    let _child = Dnsmasq(child.expect("start dnsmasq"));
 
     // Serve the sidecar against it and read /metrics like Prometheus would.
     let cfg = common::config(&[

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use integration::harness::bins::missing_binaries_for_test as missing_binaries;
+use integration::harness::bins::skip_without_binaries;
 use integration::harness::process::{ChildProcess, ProcessSpec};
 use integration::harness::wait;
 
@@ -53,11 +53,7 @@ async fn emulator_binary_serves_manifests_and_stops_on_sigterm() -> anyhow::Resu
 
 #[test]
 fn sandbox_comes_up_and_answers() -> anyhow::Result<()> {
-    let missing = missing_binaries();
-    if !missing.is_empty() {
-        eprintln!(
-            "SKIPPED: workspace binaries not built: {missing:?}; run `cargo build --workspace --bins` first"
-        );
+    if skip_without_binaries() {
         return Ok(());
     }
     let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))

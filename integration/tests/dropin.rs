@@ -14,8 +14,8 @@
 //! (emulated as an ambient capability), and no_new_privs for `allowPrivilegeEscalation:
 //! false`; `/proc/<pid>/status` of every container is checked (see dropin/privilege.rs).
 //!
-//! Needs root and `ip netns`; otherwise each test prints "skipping: …" and passes. Without
-//! `setpriv` the pod runs as root and the run prints "SKIPPED privilege checks: …".
+//! Needs root, `ip netns` and `setpriv`: `serverkit::require` skips each test with one line
+//! outside CI and fails it under CI (also when the privilege checks cannot run).
 
 #[path = "dropin/change.rs"]
 mod change;
@@ -179,10 +179,10 @@ fn process_gone(pid: u32) -> bool {
 #[test]
 fn pod_is_cleaned_up_when_the_test_panics() -> anyhow::Result<()> {
     use integration::harness::process::{ChildProcess, ProcessSpec};
-    if let Some(reason) = netns::unsupported_reason() {
-        eprintln!("skipping: {reason}");
-        return Ok(());
-    }
+    serverkit::require!(
+        serverkit::require::Need::Root,
+        serverkit::require::Need::NetNs
+    );
     let logs = tempfile::tempdir()?;
     let seen = std::sync::Mutex::new(None::<(String, u32, u32)>);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

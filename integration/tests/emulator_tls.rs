@@ -1,6 +1,6 @@
 //! HTTPS with a generated self-signed certificate and a bearer token: a kube-rs client
 //! (directly and through a written kubeconfig) and kubectl (`--kubeconfig`) work; plain HTTP
-//! to the TLS port and a missing token are rejected. Skips when `openssl` is absent.
+//! to the TLS port and a missing token are rejected. Needs `openssl` and `kubectl`.
 
 use std::process::Command;
 
@@ -8,16 +8,12 @@ use integration::emulator::{Emulator, EmulatorConfig, tls};
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use serverkit::require::Need;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_token_for_kube_rs_and_kubectl() -> anyhow::Result<()> {
-    let material = match tls::generate_self_signed() {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            return Ok(());
-        }
-    };
+    serverkit::require!(Need::Tool("openssl"), Need::Tool("kubectl"));
+    let material = tls::generate_self_signed()?;
     let cfg = EmulatorConfig {
         tls: Some(material),
         token: Some("t0ken".into()),
@@ -68,23 +64,18 @@ async fn https_with_token_for_kube_rs_and_kubectl() -> anyhow::Result<()> {
     let plain = integration::harness::wait::http_get(emu.addr(), "/version").await;
     assert!(plain.map(|(code, _)| code).unwrap_or(0) != 200);
 
-    let kubectl = tokio::task::block_in_place(|| {
+    let out = tokio::task::block_in_place(|| {
         Command::new("kubectl")
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(["get", "svc", "-o", "name"])
             .output()
-    });
-    match kubectl {
-        Ok(out) => {
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "kubectl over https failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(stdout.contains("service/kubernetes"), "{stdout}");
-        }
-        Err(_) => eprintln!("SKIPPED (kubectl part): kubectl is not installed"),
-    }
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl over https failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("service/kubernetes"), "{stdout}");
     Ok(())
 }

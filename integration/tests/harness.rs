@@ -12,15 +12,16 @@ use integration::harness::bins::skip_without_binaries;
 use integration::harness::dns::{answer_ips, rcode};
 use integration::harness::process::{ChildProcess, ProcessSpec};
 use integration::harness::{DnsClient, Stack, StackOptions, Transport, objects, ports, wait};
+use serverkit::require::Need;
 
 const SYSTEM_DNSMASQ: &str = "/usr/sbin/dnsmasq";
 
 #[tokio::test]
 async fn dns_client_and_process_handling_against_system_dnsmasq() -> anyhow::Result<()> {
-    if !Path::new(SYSTEM_DNSMASQ).exists() {
-        eprintln!("SKIPPED: {SYSTEM_DNSMASQ} is not installed");
-        return Ok(());
-    }
+    serverkit::require!(Need::file(
+        SYSTEM_DNSMASQ,
+        "Debian's dnsmasq (apt-get install dnsmasq-base)"
+    ));
     let dir = tempfile::tempdir()?;
     let port = ports::free_dns_port()?;
     let spec = ProcessSpec::new("system-dnsmasq", SYSTEM_DNSMASQ).args([
@@ -160,13 +161,8 @@ async fn kubedns_reaches_an_https_emulator_through_a_kubeconfig() -> anyhow::Res
     if skip_without_binaries() {
         return Ok(());
     }
-    let material = match integration::emulator::tls::generate_self_signed() {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            return Ok(());
-        }
-    };
+    serverkit::require!(Need::Tool("openssl"));
+    let material = integration::emulator::tls::generate_self_signed()?;
     let mut opts = StackOptions::kubedns_only();
     opts.emulator.tls = Some(material);
     opts.emulator.token = Some("kube-dns-token".into());

@@ -1,23 +1,14 @@
 //! kubectl round trip against the emulator (`kubectl --server http://127.0.0.1:PORT`):
 //! create -f, get, apply -f (update through a strategic-merge patch), patch, delete, and
-//! get -w receiving an event. Skips with a message when kubectl is not installed.
+//! get -w receiving an event. Needs kubectl (`serverkit::require`: skips outside CI).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use integration::emulator::{Emulator, EmulatorConfig};
 use integration::harness::process::{ChildProcess, ProcessSpec};
-
-fn kubectl_available() -> bool {
-    Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use serverkit::require::Need;
 
 fn kubectl(server: &str, home: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new("kubectl")
@@ -51,10 +42,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_round_trip() -> anyhow::Result<()> {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl is not installed");
-        return Ok(());
-    }
+    serverkit::require!(Need::Tool("kubectl"));
     let emu = Emulator::start(EmulatorConfig::default()).await?;
     let server = emu.url();
     let dir = tempfile::tempdir()?;

@@ -8,13 +8,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 use integration::emulator::rbac::{Request, ResourceAttributes};
 use integration::emulator::{Emulator, EmulatorConfig, UserInfo, tls};
-use integration::harness::bins::{binary_path, missing_binaries_for_test};
+use integration::harness::bins::{binary_path, skip_without_binaries};
 use integration::harness::dns::{DnsClient, Transport, answer_ips};
 use integration::harness::objects::{Addr, endpoints, service};
 use integration::harness::ports::{free_dns_port, free_tcp_port};
@@ -25,6 +25,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use serde_json::Value;
+use serverkit::require::Need;
 
 const KUBE_DNS_SA: &str = "system:serviceaccount:kube-system:kube-dns";
 const ADMIN_TOKEN: &str = "admin-t0ken";
@@ -208,15 +209,6 @@ async fn service_account_token_gets_401_403_like_kube_apiserver() -> anyhow::Res
     Ok(())
 }
 
-fn kubectl_available() -> bool {
-    Command::new("kubectl")
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// `kubectl auth can-i --as=<sa> <args>`: Some(true) for `yes` (exit 0), Some(false) for
 /// `no` (exit 1), error otherwise.
 fn can_i(kubeconfig: &Path, home: &Path, args: &[&str]) -> anyhow::Result<bool> {
@@ -240,18 +232,9 @@ fn can_i(kubeconfig: &Path, home: &Path, args: &[&str]) -> anyhow::Result<bool> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_auth_can_i_as_kube_dns() -> anyhow::Result<()> {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl not found");
-        return Ok(());
-    }
+    serverkit::require!(Need::Tool("kubectl"), Need::Tool("openssl"),);
     // kubectl sends bearer tokens only over HTTPS.
-    let material = match tls::generate_self_signed() {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("SKIPPED: no TLS certificate for kubectl ({e})");
-            return Ok(());
-        }
-    };
+    let material = tls::generate_self_signed()?;
     let emu = Emulator::start(EmulatorConfig {
         tls: Some(material),
         manifests: vec![manifest("kube-dns.yaml")],
@@ -306,11 +289,7 @@ fn loopback(port: u16) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubedns_under_the_legacy_role_falls_back_to_endpoints() -> anyhow::Result<()> {
-    let missing = missing_binaries_for_test();
-    if !missing.is_empty() {
-        eprintln!(
-            "SKIPPED: workspace binaries not built ({missing:?}); run `cargo build --workspace --bins`"
-        );
+    if skip_without_binaries() {
         return Ok(());
     }
     let emu = Emulator::start(rbac_config()).await?;

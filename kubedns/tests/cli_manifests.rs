@@ -52,10 +52,7 @@ fn every_manifest_kubedns_container_parses() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests");
     let mut files = Vec::new();
     yaml_files(&root, &mut files);
-    if files.is_empty() {
-        eprintln!("SKIP: no manifests under {}", root.display());
-        return;
-    }
+    assert!(!files.is_empty(), "no manifests under {}", root.display());
     let mut checked = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();

@@ -461,17 +461,10 @@ fn no_panic_on_random_or_mutated_packets() {
 }
 
 /// Cross-check with a real client: `dig` (BIND) must parse our replies, see the flags and the
-/// OPT echo. Skipped with a message when `dig` is not installed.
+/// OPT echo. Needs `dig` (`serverkit::require`: skips outside CI, fails under CI).
 #[tokio::test]
 async fn dig_interop() {
-    if std::process::Command::new("dig")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIP dig_interop: dig not installed");
-        return;
-    }
+    serverkit::require!(serverkit::require::Need::Tool("dig"));
     let srv = start(Limits::default(), vec![], None).await;
     let dig = |args: Vec<String>| async move {
         let out = tokio::process::Command::new("dig")

@@ -132,10 +132,7 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_from_fake_api_and_shuts_down_gracefully() {
-    if Command::new("dig").arg("-v").output().is_err() {
-        eprintln!("SKIP: dig not installed");
-        return;
-    }
+    serverkit::require!(serverkit::require::Need::Tool("dig"));
     let api = fake_api().await;
     let (dns_port, healthz_port, metrics_port) = (free_port(), free_port(), free_port());
     let tmp = tempfile::tempdir().unwrap();

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serverkit::require::Need;
+
 /// Environment variable overriding the binary directory.
 pub const BIN_DIR_ENV: &str = "KUBE_DNS_RS_BIN_DIR";
 
@@ -76,32 +78,31 @@ pub fn missing_binaries() -> Vec<&'static str> {
         .collect()
 }
 
-/// [`missing_binaries`] for end-to-end tests, which skip (with a message) when binaries are
-/// missing so `cargo test -p integration` alone stays usable. Under CI (`CI` set in the
-/// environment) a missing binary is a hard failure instead: `cargo test --workspace` builds
-/// every binary, so absence there is a bug and the end-to-end tests must not silently pass.
-pub fn missing_binaries_for_test() -> Vec<&'static str> {
-    let missing = missing_binaries();
-    assert!(
-        missing.is_empty() || std::env::var_os("CI").is_none(),
-        "CI is set but workspace binaries are missing: {missing:?} (searched {:?})",
+/// Workspace binary `name` as a test requirement: the path where it was found, else where it
+/// was first looked for.
+pub fn binary_need(name: &str) -> Need {
+    let path = binary_path(name).unwrap_or_else(|_| {
         search_dirs()
-    );
-    missing
+            .first()
+            .map_or_else(|| PathBuf::from(name), |d| d.join(name))
+    });
+    Need::file(
+        path,
+        format!("workspace binary `{name}` (build it with `cargo build --workspace --bins`)"),
+    )
 }
 
-/// For end-to-end tests: `true` (after printing a `SKIPPED:` line) when the workspace
-/// binaries are not built, so the test returns early; under CI it fails instead
-/// ([`missing_binaries_for_test`]).
+/// Every binary of [`WORKSPACE_BINARIES`] as a test requirement.
+pub fn binary_needs() -> Vec<Need> {
+    WORKSPACE_BINARIES.iter().map(|b| binary_need(b)).collect()
+}
+
+/// For end-to-end tests: `true` when a workspace binary is not built, so the test returns
+/// early, after the one `SKIP` line of [`serverkit::require::need`]; under CI a missing
+/// binary fails the test instead (`cargo test --workspace` builds every binary, so absence
+/// there is a bug and the end-to-end tests must not silently pass).
 pub fn skip_without_binaries() -> bool {
-    let missing = missing_binaries_for_test();
-    if missing.is_empty() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: workspace binaries not built: {missing:?}; run `cargo build --workspace --bins` first"
-    );
-    true
+    !serverkit::require::need(&binary_needs())
 }
 
 #[cfg(test)]

@@ -23,41 +23,6 @@ pub fn ip_binary() -> Option<&'static str> {
     IP_PATHS.iter().copied().find(|p| Path::new(p).exists())
 }
 
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
-
-/// Why this machine cannot run the drop-in test, if it cannot (checked once per process).
-pub fn unsupported_reason() -> Option<String> {
-    static REASON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    REASON.get_or_init(check_support).clone()
-}
-
-fn check_support() -> Option<String> {
-    match effective_uid() {
-        Some(0) => {}
-        Some(uid) => return Some(format!("needs root for `ip netns` (running as uid {uid})")),
-        None => return Some("cannot read the effective uid from /proc/self/status".into()),
-    }
-    let Some(ip) = ip_binary() else {
-        return Some(format!("`ip` (iproute2) not found in {IP_PATHS:?}"));
-    };
-    let probe = format!("kdrs-probe-{}", std::process::id());
-    match Command::new(ip).args(["netns", "add", &probe]).output() {
-        Ok(o) if o.status.success() => {
-            let _ = Command::new(ip).args(["netns", "del", &probe]).output();
-            None
-        }
-        Ok(o) => Some(format!(
-            "`ip netns add` does not work here: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("running {ip}: {e}")),
-    }
-}
-
 fn run_ip(ip: &str, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(ip)
         .args(args)

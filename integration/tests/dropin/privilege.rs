@@ -18,6 +18,7 @@ use super::pod::{PodTemplate, binary_for_image};
 use super::running::Pod;
 use super::security::{ALL_CAPS, Effective, effective};
 use integration::harness::binary_path;
+use serverkit::require::{Need, need};
 
 /// Candidate locations of `setpriv` (util-linux).
 const SETPRIV_PATHS: &[&str] = &["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"];
@@ -156,11 +157,13 @@ impl PodPrivileges {
     /// The resolved privileges of every container of `t`, or `None` (after printing why)
     /// when the pod must run with the old root behaviour.
     pub fn plan(t: &PodTemplate) -> anyhow::Result<Option<PodPrivileges>> {
-        let Some(setpriv) = first_existing(SETPRIV_PATHS) else {
-            println!(
-                "  SKIPPED privilege checks: setpriv not found (looked in {SETPRIV_PATHS:?}); containers run as root"
-            );
-            return Ok(None);
+        let setpriv = first_existing(SETPRIV_PATHS);
+        let found = Need::custom(
+            format!("setpriv in {SETPRIV_PATHS:?} for the privilege checks"),
+            setpriv.is_some(),
+        );
+        let Some(setpriv) = setpriv.filter(|_| need(&[found])) else {
+            return Ok(None); // outside CI: containers run as root
         };
         let own = read_status("self")?;
         let mut per_container = Vec::new();
@@ -170,10 +173,11 @@ impl PodPrivileges {
                 .with_context(|| format!("container {} securityContext", c.name))?;
             let program = binary_path(binary)?;
             if let Some(why) = not_executable(setpriv, &e, &program)? {
-                println!(
-                    "  SKIPPED privilege checks: {why}; containers run as root (make the binary's directories world-searchable)"
+                let what = format!(
+                    "privilege checks: {why} (make the binary's directories world-searchable)"
                 );
-                return Ok(None);
+                need(&[Need::custom(what, false)]);
+                return Ok(None); // outside CI: containers run as root
             }
             per_container.push(e);
         }

@@ -20,10 +20,11 @@ use super::client::Expect;
 use super::configvol::{ConfigMapDir, config_map_data};
 use super::fakedns::{FakeDns, FakeRecord};
 use super::fixture::*;
-use super::netns::{PodNet, unsupported_reason};
+use super::netns::PodNet;
 use super::pod::{binary_for_image, parse_documents, pod_template};
 use super::privilege::PodPrivileges;
 use super::running::{Pod, config_use, expect_both, spawn_container};
+use serverkit::require::Need;
 
 /// Drop-in runs share host resources (CPU, port 53 per veth); run one at a time so the
 /// zero-failed-queries check is not a test of the machine's load.
@@ -39,10 +40,7 @@ fn repo_root() -> PathBuf {
 /// Runs the drop-in scenario for `manifest` (relative to the repository root) in /30 `slot`.
 pub async fn run(manifest: &str, slot: u8) -> anyhow::Result<()> {
     let _serial = SERIAL.lock().await;
-    if let Some(reason) = unsupported_reason() {
-        eprintln!("skipping drop-in test of {manifest}: {reason}");
-        return Ok(());
-    }
+    serverkit::require!(Need::Root, Need::NetNs, Need::Tool("setpriv"));
     let root = repo_root();
     let path = root.join(manifest);
     let docs = parse_documents(&path)?;
