@@ -12,6 +12,7 @@ use dnsmasq_rs::nanny::SystemResolver;
 use dnsmasq_rs::run::{self, Reloader, Sockets};
 use dnsmasq_rs::upstream::RealTransport;
 use dnsmasq_rs::{flags, server};
+use serverkit::lifecycle::{self, Shutdown};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT_CONF: &str = "/etc/dnsmasq.conf";
@@ -20,24 +21,11 @@ const RUNTIME_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_mi
 
 fn init_tracing(target: &LogTarget, verbosity: u32) {
     let default = if verbosity >= 4 { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if let LogTarget::File(p) = target
-        && let Ok(f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-    {
-        builder
-            .with_writer(std::sync::Mutex::new(f))
-            .with_ansi(false)
-            .init();
-        return;
-    }
-    builder.with_writer(std::io::stderr).init();
+    let file = match target {
+        LogTarget::File(p) => Some(p.as_path()),
+        LogTarget::Stderr | LogTarget::Syslog(_) => None,
+    };
+    serverkit::logging::init(default, file);
 }
 
 fn main() -> std::process::ExitCode {
@@ -95,7 +83,8 @@ async fn serve(
     default_conf: PathBuf,
 ) -> anyhow::Result<()> {
     // Installed first, so a SIGTERM during startup is not lost (Kubernetes sends SIGTERM).
-    let signals = run::shutdown_signals().context("cannot install signal handlers")?;
+    let shutdown = Shutdown::new();
+    lifecycle::watch_signals(&shutdown).context("cannot install signal handlers")?;
     if let Some(user) = cfg.user.as_deref().filter(|u| *u != "root") {
         tracing::warn!(%user, "--user accepted; dnsmasq-rs does not change user (run the container as the desired UID)");
     }
@@ -163,11 +152,17 @@ async fn serve(
         .map_or(std::time::Duration::ZERO, |n| n.log_interval);
     let cfg = engine.config();
     let cancel = CancellationToken::new();
-    tokio::spawn(run::lame_duck_then_stop(
-        signals,
-        cfg.lame_duck,
-        cancel.clone(),
-    ));
+    tokio::spawn({
+        let (cancel, lame_duck) = (cancel.clone(), cfg.lame_duck);
+        async move {
+            tokio::select! {
+                _ = shutdown.requested() => lifecycle::lame_duck(&shutdown, lame_duck).await,
+                // Serving ended on its own (a listener failed): nothing to wait for.
+                _ = cancel.cancelled() => {}
+            }
+            cancel.cancel();
+        }
+    });
     run::run(
         engine,
         sockets,

@@ -8,19 +8,16 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 
-use sha2::{Digest, Sha256};
+/// The directory itself is read by the shared reader (missing directory = error, 1 MiB file
+/// cap); re-exported for the fuzz targets.
+pub use serverkit::configdir::{DirSnapshot, read_config_dir, version_of};
 
 /// Maximum number of `upstreamNameservers` (kube-dns validation).
 pub const MAX_UPSTREAMS: usize = 3;
-/// Largest ConfigMap file we read.
-pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NannyError {
-    #[error("cannot read config dir: {0}")]
-    Io(String),
     #[error("invalid stubDomains: {0}")]
     StubDomains(String),
     #[error("invalid upstreamNameservers: {0}")]
@@ -33,65 +30,6 @@ pub struct NannyConfig {
     /// domain → nameservers as written (sorted by domain for a stable argv).
     pub stub_domains: BTreeMap<String, Vec<String>>,
     pub upstream_nameservers: Vec<String>,
-}
-
-/// Snapshot of the directory: version and file contents.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DirSnapshot {
-    /// Hex SHA-256, or "" when the directory is empty or missing.
-    pub version: String,
-    pub files: BTreeMap<String, String>,
-}
-
-/// Reads the ConfigMap directory with the kube-dns version semantics.
-pub fn read_dir(dir: &Path) -> Result<DirSnapshot, NannyError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirSnapshot::default()),
-        Err(e) => return Err(NannyError::Io(e.to_string())),
-    };
-    let mut files = BTreeMap::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| NannyError::Io(e.to_string()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        // Follows symlinks (ConfigMap volumes link `key -> ..data/key`).
-        let Ok(meta) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        if meta.len() > MAX_CONFIG_FILE_BYTES {
-            return Err(NannyError::Io(format!(
-                "{name} is larger than {MAX_CONFIG_FILE_BYTES} bytes"
-            )));
-        }
-        let content = std::fs::read_to_string(entry.path())
-            .map_err(|e| NannyError::Io(format!("{name}: {e}")))?;
-        files.insert(name, content);
-    }
-    Ok(DirSnapshot {
-        version: version_of(&files),
-        files,
-    })
-}
-
-/// SHA-256 over `name \0 content \0` in lexical order; "" for no files.
-pub fn version_of(files: &BTreeMap<String, String>) -> String {
-    if files.is_empty() {
-        return String::new();
-    }
-    let mut h = Sha256::new();
-    for (k, v) in files {
-        h.update(k.as_bytes());
-        h.update([0]);
-        h.update(v.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(h.finalize())
 }
 
 fn is_dns1123_label(s: &str) -> bool {
@@ -348,7 +286,6 @@ mod tests {
     fn empty_config() {
         let c = parse_config(&files(&[])).unwrap();
         assert_eq!(with_base(&c), vec!["--abc"]);
-        assert_eq!(version_of(&files(&[])), "");
     }
 
     #[test]
@@ -451,22 +388,5 @@ mod tests {
             parse_config(&files(&[("federations", "abc=def")])).unwrap(),
             NannyConfig::default()
         );
-    }
-
-    #[test]
-    fn dir_version_semantics() {
-        let d = tempfile::tempdir().unwrap();
-        assert_eq!(read_dir(d.path()).unwrap().version, "");
-        std::fs::write(d.path().join("stubDomains"), "{}").unwrap();
-        std::fs::write(d.path().join(".hidden"), "x").unwrap();
-        std::fs::create_dir(d.path().join("..data")).unwrap();
-        let s1 = read_dir(d.path()).unwrap();
-        assert_eq!(s1.files.len(), 1);
-        assert_eq!(s1.version, version_of(&s1.files));
-        assert_eq!(s1.version.len(), 64);
-        assert_eq!(read_dir(d.path()).unwrap().version, s1.version);
-        std::fs::write(d.path().join("stubDomains"), "{ }").unwrap();
-        assert_ne!(read_dir(d.path()).unwrap().version, s1.version);
-        assert_eq!(read_dir(&d.path().join("missing")).unwrap().version, "");
     }
 }

@@ -1,12 +1,13 @@
 //! Wiring: building a [`Config`] from argument lists, the reload loop (ConfigMap directory in
 //! the nanny dialect, resolv.conf changes in both), SIGUSR1 / `-logInterval` statistics, the
-//! optional Prometheus endpoint, `run` which serves pre-bound sockets until cancelled and then
-//! drains, and the signal side of graceful shutdown (house style A6.9, threat B4 row 27):
+//! optional Prometheus endpoint, and `run` which serves pre-bound sockets until cancelled and
+//! then drains. Graceful shutdown follows [`serverkit::lifecycle`] (house style A6.9, threat B4
+//! row 27):
 //!
-//! 1. SIGTERM or SIGINT: keep answering for the lame-duck period (`--lame-duck`), because
-//!    kube-proxy and clients keep sending to the pod until its endpoint removal propagates
-//!    (a second signal ends the period early);
-//! 2. cancel the serving token: UDP workers and TCP accept loops stop;
+//! 1. SIGTERM or SIGINT: `main` keeps answering for the lame-duck period (`--lame-duck`),
+//!    because kube-proxy and clients keep sending to the pod until its endpoint removal
+//!    propagates (a second signal ends the period early);
+//! 2. it cancels the serving token: UDP workers and TCP accept loops stop;
 //! 3. `run` drains in-flight upstream resolutions and open TCP connections within
 //!    `--drain-timeout`;
 //! 4. `main` exits 0.
@@ -16,14 +17,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serverkit::lifecycle;
+pub use serverkit::lifecycle::Drain;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
-use crate::flags::{self, FlagError, NannyFlags};
+use crate::flags::{self, NannyFlags};
 use crate::nanny::{self, NameResolver};
 use crate::server::{self, TcpLimits};
 
@@ -93,7 +95,7 @@ impl Reloader {
     pub async fn poll(&mut self, current: &Config) -> Option<Config> {
         let mut candidate: Option<(String, Vec<String>)> = None;
         if let Some(n) = &self.nanny {
-            match nanny::read_dir(&n.config_dir) {
+            match nanny::read_config_dir(&n.config_dir) {
                 Ok(snap)
                     if Some(&snap.version) != self.version.as_ref()
                         && Some(&snap.version) != self.bad_version.as_ref() =>
@@ -112,7 +114,14 @@ impl Reloader {
                     }
                 }
                 Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "cannot read config dir"),
+                // Missing or unreadable: keep the configuration in force (at startup that is
+                // the default one, as in the legacy nanny); logged once per distinct error.
+                Err(e) => {
+                    let e = format!("cannot read the ConfigMap directory: {e}");
+                    if self.warned.insert(e.clone()) {
+                        tracing::warn!("{e}; keeping the current configuration");
+                    }
+                }
             }
         }
         let mut resolv_changed = false;
@@ -244,15 +253,6 @@ pub struct Sockets {
     pub metrics: Option<TcpListener>,
 }
 
-/// Outcome of the drain after cancellation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drain {
-    /// Every listener stopped and all in-flight work finished within the deadline.
-    Complete,
-    /// The deadline passed first; the remaining work is abandoned.
-    TimedOut,
-}
-
 /// Serves until `cancel` fires, then stops accepting (UDP workers, TCP accept loops, the
 /// metrics endpoint, the reload loop) and waits at most `drain_timeout` for in-flight
 /// upstream resolutions and open TCP connections to finish.
@@ -306,94 +306,17 @@ pub async fn run(
         }
     }
     cancel.cancel();
-    tracing::info!(
-        ?drain_timeout,
-        in_flight = tracker.len(),
-        "stopped accepting queries; draining"
-    );
+    tracing::info!(in_flight = tracker.len(), "stopped accepting queries");
     tracker.close();
     let drained = async {
         while tasks.join_next().await.is_some() {}
         tracker.wait().await;
     };
-    match tokio::time::timeout(drain_timeout, drained).await {
-        Ok(()) => {
-            tracing::info!("drained");
-            Drain::Complete
-        }
-        Err(_) => {
-            tracing::warn!(
-                ?drain_timeout,
-                in_flight = tracker.len(),
-                "drain deadline passed; exiting with work in flight"
-            );
-            Drain::TimedOut
-        }
+    let drain = lifecycle::drain(drained, drain_timeout).await;
+    if drain == Drain::TimedOut {
+        tracing::warn!(in_flight = tracker.len(), "abandoned in-flight work");
     }
-}
-
-/// Forwards SIGTERM and SIGINT, by name, into a channel (Kubernetes stops a pod with
-/// SIGTERM; SIGINT is Ctrl-C). Handlers are installed before this returns, so a signal
-/// arriving at any later moment is seen.
-pub fn shutdown_signals() -> std::io::Result<mpsc::UnboundedReceiver<&'static str>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let name = tokio::select! {
-                Some(()) = term.recv() => "SIGTERM",
-                Some(()) = int.recv() => "SIGINT",
-                else => return,
-            };
-            if tx.send(name).is_err() {
-                return;
-            }
-        }
-    });
-    Ok(rx)
-}
-
-/// The signal side of graceful shutdown: waits for the first signal on `signals`, keeps
-/// serving for `lame_duck` (cut short by a second signal), then cancels `serving`.
-/// Returns at once, cancelling `serving`, if the signal source goes away.
-pub async fn lame_duck_then_stop(
-    mut signals: mpsc::UnboundedReceiver<&'static str>,
-    lame_duck: Duration,
-    serving: CancellationToken,
-) {
-    let first = tokio::select! {
-        s = signals.recv() => s,
-        _ = serving.cancelled() => return,
-    };
-    if let Some(sig) = first
-        && !lame_duck.is_zero()
-    {
-        tracing::info!(
-            signal = sig,
-            ?lame_duck,
-            "shutting down: still answering during the lame-duck period"
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(lame_duck) => {}
-            Some(again) = signals.recv() => {
-                tracing::info!(signal = again, "second signal: ending the lame-duck period");
-            }
-            _ = serving.cancelled() => {}
-        }
-    } else if let Some(sig) = first {
-        tracing::info!(signal = sig, "shutting down");
-    }
-    serving.cancel();
-}
-
-/// Error type for `main`: flag problems exit with status 2.
-pub fn is_usage_error(e: &ConfigError) -> bool {
-    matches!(
-        e,
-        ConfigError::Flag(FlagError::Unknown(_)) | ConfigError::Flag(_)
-    )
+    drain
 }
 
 /// Parses the kubedns server flag (`ip:port`, default port 53).
@@ -408,57 +331,6 @@ pub fn parse_kubedns_server(s: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn lame_duck_keeps_serving_then_cancels() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let serving = CancellationToken::new();
-        let seq = tokio::spawn(lame_duck_then_stop(
-            rx,
-            Duration::from_secs(5),
-            serving.clone(),
-        ));
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        assert!(!serving.is_cancelled(), "no signal, no shutdown");
-        let start = tokio::time::Instant::now();
-        tx.send("SIGTERM").unwrap();
-        tokio::time::sleep(Duration::from_millis(4900)).await;
-        assert!(
-            !serving.is_cancelled(),
-            "still serving in the lame-duck period"
-        );
-        serving.cancelled().await;
-        assert_eq!(start.elapsed(), Duration::from_secs(5));
-        seq.await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn second_signal_or_zero_period_stops_at_once() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let serving = CancellationToken::new();
-        let seq = tokio::spawn(lame_duck_then_stop(
-            rx,
-            Duration::from_secs(5),
-            serving.clone(),
-        ));
-        tx.send("SIGTERM").unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        assert!(!serving.is_cancelled());
-        let start = tokio::time::Instant::now();
-        tx.send("SIGINT").unwrap();
-        serving.cancelled().await;
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        seq.await.unwrap();
-
-        let (tx, rx) = mpsc::unbounded_channel();
-        let serving = CancellationToken::new();
-        let seq = tokio::spawn(lame_duck_then_stop(rx, Duration::ZERO, serving.clone()));
-        let start = tokio::time::Instant::now();
-        tx.send("SIGTERM").unwrap();
-        serving.cancelled().await;
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        seq.await.unwrap();
-    }
 
     struct NoResolve;
     impl NameResolver for NoResolve {

@@ -28,7 +28,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine::{Engine, Step};
-use crate::wire;
 
 /// Receive buffer for client datagrams (EDNS clients may send up to this).
 pub const UDP_RECV_BUF: usize = 4096;
@@ -188,7 +187,7 @@ async fn udp_loop(
                 continue;
             }
         };
-        if !wire::answerable_source(src) {
+        if !serverkit::net::answerable_source(src) {
             continue;
         }
         let pkt = buf.get(..n).unwrap_or(&[]);

@@ -6,7 +6,7 @@
 //! Full validation of upstream replies is done with hickory-proto in `cache::prepare`;
 //! this module never panics on arbitrary input (every index is checked).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// Length of the fixed DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -566,26 +566,6 @@ pub fn truncate_to_question(out: &mut Vec<u8>, q: &QueryInfo) {
     }
 }
 
-/// Whether a UDP source can be answered (house style B2, "sanitize the source"): never port
-/// 0, an unspecified, broadcast or multicast address — a reply there is either undeliverable
-/// or a reflection towards many hosts. Such datagrams are dropped without a reply.
-pub fn answerable_source(src: SocketAddr) -> bool {
-    if src.port() == 0 {
-        return false;
-    }
-    match src.ip() {
-        std::net::IpAddr::V4(ip) => {
-            !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast())
-        }
-        std::net::IpAddr::V6(ip) => {
-            let mapped_bad = ip
-                .to_ipv4_mapped()
-                .is_some_and(|v4| v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast());
-            !(ip.is_unspecified() || ip.is_multicast() || mapped_bad)
-        }
-    }
-}
-
 /// Builds an upstream query for `q`: fresh `id`, the question spelt `name` (the lowercase
 /// `q.name_wire()`, or its 0x20 spelling), RD=1, CD copied, EDNS 1232.
 pub fn build_upstream_query(q: &QueryInfo, id: u16, name: &[u8]) -> Vec<u8> {
@@ -604,30 +584,6 @@ pub fn build_upstream_query(q: &QueryInfo, id: u16, name: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unanswerable_udp_sources() {
-        for ok in [
-            "10.0.0.1:5353",
-            "127.0.0.1:1",
-            "[fd00::1]:53",
-            "[::ffff:10.0.0.1]:53",
-        ] {
-            assert!(answerable_source(ok.parse().unwrap()), "{ok}");
-        }
-        for bad in [
-            "10.0.0.1:0",
-            "0.0.0.0:53",
-            "255.255.255.255:53",
-            "224.0.0.251:5353",
-            "[::]:53",
-            "[ff02::fb]:5353",
-            "[::ffff:255.255.255.255]:53",
-            "[::ffff:239.1.1.1]:53",
-        ] {
-            assert!(!answerable_source(bad.parse().unwrap()), "{bad}");
-        }
-    }
 
     fn query(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
         let mut b = vec![0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];

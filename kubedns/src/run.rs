@@ -4,7 +4,7 @@
 //! queries get SERVFAIL until the sync), then the HTTP listeners (`/readiness` 503 until
 //! synced), the config source and the watchers. `--initial-sync-timeout` bounds the wait for
 //! the first complete list of Services and endpoints ([`RunError::InitialSyncTimeout`]).
-//! Cancelling `shutdown` runs the graceful sequence of [`crate::lifecycle`].
+//! A requested `shutdown` runs the graceful sequence of [`crate::lifecycle`].
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use crate::cli::{ConfigSource, Options};
 use crate::config::{self, EffectiveConfig};
 use crate::dns::{DnsMetrics, DnsServer, Limits};
 use crate::http::{self, Readiness};
-use crate::lifecycle::{self, Drain};
+use crate::lifecycle::{self, Drain, Shutdown};
 use crate::metrics::Metrics;
 use crate::source::client::{ClientConfigError, client_config};
 use crate::source::{Sources, SyncGate, nodes};
@@ -126,13 +126,9 @@ fn config_sink(
     }
 }
 
-/// Run kubedns until `shutdown` is cancelled (then shut down gracefully and return `Ok`),
+/// Run kubedns until `shutdown` is requested (then shut down gracefully and return `Ok`),
 /// with the API client the flags describe (`--kube-master-url`, `--kubecfg-file`, in-cluster).
-pub async fn run(
-    opts: Options,
-    sockets: Sockets,
-    shutdown: CancellationToken,
-) -> Result<(), RunError> {
+pub async fn run(opts: Options, sockets: Sockets, shutdown: Shutdown) -> Result<(), RunError> {
     let client_cfg = client_config(
         opts.kube_master_url.as_deref(),
         opts.kubecfg_file.as_deref(),
@@ -149,8 +145,9 @@ pub async fn run_with_client(
     opts: Options,
     sockets: Sockets,
     client: Client,
-    shutdown: CancellationToken,
+    shutdown: impl Into<Shutdown>,
 ) -> Result<(), RunError> {
+    let shutdown: Shutdown = shutdown.into();
     let store = Store::with_options(&opts.domain, StoreOptions { ttl: opts.dns_ttl });
     let (ns, sub) = opts.prometheus.as_ref().map_or(("skydns", "skydns"), |p| {
         (p.namespace.as_str(), p.subsystem.as_str())
@@ -242,7 +239,7 @@ pub async fn run_with_client(
     };
     let mut fatal = None;
     tokio::select! {
-        _ = shutdown.cancelled() => {}
+        _ = shutdown.requested() => {}
         _ = gate.wait() => {}
         _ = deadline => {
             if !gate.is_synced() {
@@ -253,7 +250,7 @@ pub async fn run_with_client(
     }
     if fatal.is_none() {
         tokio::select! {
-            _ = shutdown.cancelled() => {}
+            _ = shutdown.requested() => {}
             r = &mut dns_task => fatal = Some(dns_failure(r)),
         }
     }
@@ -266,6 +263,7 @@ pub async fn run_with_client(
 
     // 5. Graceful shutdown.
     let drain = lifecycle::graceful_shutdown(
+        &shutdown,
         &readiness,
         opts.lame_duck,
         &serving,

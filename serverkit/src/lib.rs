@@ -1,9 +1,28 @@
-//! The library shared by the kube-dns-rs binaries (`kubedns`, `dnsmasq-rs`, `healthz`) and
-//! the integration harness.
+//! The library shared by the kube-dns-rs binaries (`kubedns`, `dnsmasq-rs`, `healthz`): what
+//! their servers have in common, written once.
 //!
-//! Today it holds only test support: behind the `test-support` cargo feature, [`require`]
-//! decides whether a test whose external requirements (a tool, root, network namespaces, a
-//! built binary) are missing is skipped (outside CI) or fails (under CI).
+//! * [`flags`] — Go value syntax (`ParseBool`, `ParseDuration` in integer nanoseconds,
+//!   `ParseInt`), the Go flag shape and the glog/klog flag list;
+//! * [`resolv`] — `/etc/resolv.conf` nameservers (IPv6 scope ids kept);
+//! * [`reverse`] — `in-addr.arpa` / `ip6.arpa` names;
+//! * [`configdir`] — the ConfigMap directory reader (version hash, size cap, missing = error);
+//! * [`net`] — which UDP sources may be answered;
+//! * [`lifecycle`] — signals, the lame-duck period and the drain;
+//! * [`logging`] — tracing setup;
+//! * [`time`] — calendar arithmetic for Go time texts.
+//!
+//! Behind the `test-support` cargo feature, [`require`] decides whether a test whose external
+//! requirements (a tool, root, network namespaces, a built binary) are missing is skipped
+//! (outside CI) or fails (under CI).
+
+pub mod configdir;
+pub mod flags;
+pub mod lifecycle;
+pub mod logging;
+pub mod net;
+pub mod resolv;
+pub mod reverse;
+pub mod time;
 
 #[cfg(feature = "test-support")]
 pub mod require;

@@ -194,7 +194,7 @@ async fn udp_loop(
                 }
             },
         };
-        if !wire::answerable_source(src) {
+        if !serverkit::net::answerable_source(src) {
             continue;
         }
         match shared.handle_udp(&buf[..n], src, &mut cache) {
