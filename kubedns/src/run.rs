@@ -6,11 +6,10 @@
 //! the first complete list of Services and endpoints ([`RunError::InitialSyncTimeout`]).
 //! A requested `shutdown` runs the graceful sequence of [`crate::lifecycle`].
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use kube::Client;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -48,8 +47,6 @@ pub enum RunError {
 
 /// Kernel receive buffer requested for each UDP socket (best effort).
 const UDP_RECV_BUFFER: usize = 4 << 20;
-/// Listen backlog of the TCP sockets.
-const TCP_BACKLOG: i32 = 1024;
 
 /// A listener could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -337,16 +334,15 @@ pub fn bind_sockets(opts: &Options) -> Result<Sockets, BindError> {
             .unwrap_or(1),
         n => n,
     };
-    let mut udp = Vec::with_capacity(n);
-    let mut addr = dns_addr;
-    for _ in 0..n {
-        let s = bind_udp(addr).map_err(|e| BindError::new(format!("DNS UDP socket {addr}"), e))?;
-        addr = s
-            .local_addr()
-            .map_err(|e| BindError::new("DNS UDP socket".into(), e))?; // port 0: the rest join the port the first one got
-        udp.push(s);
-    }
-    let tcp = bind_tcp(addr).map_err(|e| BindError::new(format!("DNS TCP socket {addr}"), e))?;
+    let what = |kind: &str| format!("DNS {kind} socket {dns_addr}");
+    let (udp, tcp) = serverkit::net::bind_dns(dns_addr, n, UDP_RECV_BUFFER)
+        .map_err(|e| BindError::new(what("UDP/TCP"), e))?;
+    let udp = udp
+        .into_iter()
+        .map(UdpSocket::from_std)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BindError::new(what("UDP"), e))?;
+    let tcp = TcpListener::from_std(tcp).map_err(|e| BindError::new(what("TCP"), e))?;
     let healthz = bind_all(opts.healthz_port)
         .map_err(|e| BindError::new(format!("healthz port {}", opts.healthz_port), e))?;
     let metrics = match &opts.prometheus {
@@ -364,34 +360,9 @@ pub fn bind_sockets(opts: &Options) -> Result<Sockets, BindError> {
     })
 }
 
-fn bind_udp(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(false)?;
-    }
-    let _ = s.set_recv_buffer_size(UDP_RECV_BUFFER);
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    tokio::net::UdpSocket::from_std(s.into())
-}
-
-fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    s.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(false)?;
-    }
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(TCP_BACKLOG)?;
-    tokio::net::TcpListener::from_std(s.into())
-}
-
-/// Bind an HTTP port on all addresses like Go's `:<port>`: dual-stack `[::]`, else `0.0.0.0`.
-fn bind_all(port: u16) -> std::io::Result<tokio::net::TcpListener> {
-    bind_tcp(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port))
-        .or_else(|_| bind_tcp(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port)))
+/// Bind an HTTP port on all addresses like Go's `:<port>` ([`serverkit::net::bind_tcp_all`]).
+fn bind_all(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::from_std(serverkit::net::bind_tcp_all(port)?)
 }
 
 #[cfg(test)]
