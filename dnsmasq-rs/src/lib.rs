@@ -2,16 +2,23 @@
 //! legacy kube-dns pod (see docs/dnsmasq-rs.md).
 //!
 //! Data flow: `flags` (nanny | dnsmasq dialect, conf files) → `config::Config` (immutable,
-//! swapped atomically by `run::Reloader` from the ConfigMap directory via `nanny`) →
+//! swapped atomically by `reload::Reloader` from the ConfigMap directory via `nanny`) →
 //! `server` loops → `engine` pipeline → `cache` hit, or `upstream` safe client on a miss.
 
 pub mod any;
 pub mod cache;
+pub mod coalesce;
 pub mod config;
 pub mod engine;
 pub mod flags;
+pub mod health;
+pub mod local;
+pub mod loops;
 pub mod nanny;
+pub mod observe;
 pub mod relay;
+pub mod reload;
+pub mod reply;
 pub mod run;
 pub mod server;
 pub mod stats;

@@ -1,6 +1,6 @@
 //! Socket loops: UDP workers (one SO_REUSEPORT socket each) and the TCP server.
 //!
-//! Owns: binding helpers, the UDP workers (one OS thread per socket blocked in `recvfrom`;
+//! Owns: the UDP workers (one OS thread per socket blocked in `recvfrom`;
 //! cache hits are answered inline with reused buffers — no task spawn, no allocation; misses
 //! become tasks on the worker's own current-thread runtime, so a miss never changes thread),
 //! and TCP serving with
@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
@@ -35,42 +34,8 @@ pub const UDP_RECV_BUF: usize = 4096;
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Queries answered on one TCP connection before it is closed (dnsmasq closes after ~100).
 pub const TCP_MAX_QUERIES_PER_CONN: usize = 100;
-/// Socket receive buffer requested for UDP workers.
+/// Socket receive buffer requested for UDP workers (binding: [`serverkit::net`]).
 pub const UDP_SO_RCVBUF: usize = 4 << 20;
-
-/// Binds `n` UDP sockets to `addr` with SO_REUSEPORT (the kernel spreads clients over them).
-/// With port 0 the first socket picks the port and the others join it.
-pub fn bind_udp_workers(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::UdpSocket>> {
-    let mut out = Vec::with_capacity(n.max(1));
-    let mut addr = addr;
-    for _ in 0..n.max(1) {
-        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        if addr.is_ipv6() {
-            s.set_only_v6(true)?;
-        }
-        s.set_reuse_port(true)?;
-        let _ = s.set_recv_buffer_size(UDP_SO_RCVBUF);
-        s.set_nonblocking(true)?;
-        s.bind(&addr.into())?;
-        let std_sock: std::net::UdpSocket = s.into();
-        addr = std_sock.local_addr()?;
-        out.push(std_sock);
-    }
-    Ok(out)
-}
-
-/// Binds a TCP listener (non-blocking, SO_REUSEADDR).
-pub fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(1024)?;
-    Ok(s.into())
-}
 
 /// How often a blocked UDP worker checks for cancellation.
 pub const UDP_CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -93,12 +58,10 @@ fn send_nonblocking(sock: &std::net::UdpSocket, buf: &[u8], dst: SocketAddr) {
 /// flight, the worker waits for client datagrams and upstream replies together (epoll via the
 /// runtime) and reads the client socket in non-blocking mode. Misses are tracked by `tracker`
 /// so `run` can drain them; after `cancel` the worker stops reading and keeps driving its
-/// misses until they finish (at most `--drain-timeout`, the bound `run` uses). `_rt` is the shared runtime, no
-/// longer used by the UDP path (kept for the caller's signature).
+/// misses until they finish (at most `--drain-timeout`, the bound `run` uses).
 pub fn serve_udp_blocking(
     engine: Arc<Engine>,
     sock: std::net::UdpSocket,
-    _rt: tokio::runtime::Handle,
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {

@@ -11,7 +11,8 @@ use std::time::Duration;
 use dnsmasq_rs::engine::Engine;
 use dnsmasq_rs::flags::NannyFlags;
 use dnsmasq_rs::nanny::NameResolver;
-use dnsmasq_rs::run::{self, Reloader, Sockets};
+use dnsmasq_rs::reload::{self, Reloader};
+use dnsmasq_rs::run::{self, Sockets};
 use dnsmasq_rs::testutil::*;
 use dnsmasq_rs::upstream::RealTransport;
 use dnsmasq_rs::{Config, flags, server, wire};
@@ -120,8 +121,8 @@ async fn chaos(server: SocketAddr, name: &str) -> Vec<String> {
 }
 
 fn build(args: &[String]) -> Config {
-    let o = flags::parse_dnsmasq(args, &run::read_fs, None).unwrap();
-    Config::build(&o, &run::read_fs).unwrap().0
+    let o = flags::parse_dnsmasq(args, &reload::read_fs, None).unwrap();
+    Config::build(&o, &reload::read_fs).unwrap().0
 }
 
 /// dnsmasq-rs serving on 127.0.0.1 (UDP + TCP, same port); cancelled on drop.
@@ -138,9 +139,9 @@ impl Drop for Front {
 }
 
 async fn start_front(cfg: Config, reloader: Option<Reloader>, try_timeout: Duration) -> Front {
-    let udp = server::bind_udp_workers("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+    let (udp, tcp) =
+        serverkit::net::bind_dns("127.0.0.1:0".parse().unwrap(), 2, server::UDP_SO_RCVBUF).unwrap();
     let addr = udp[0].local_addr().unwrap();
-    let tcp = server::bind_tcp(addr).unwrap();
     let engine = Engine::with_timeout(cfg, Arc::new(RealTransport), try_timeout);
     let sockets = Sockets {
         udp,
@@ -695,9 +696,9 @@ async fn held_authority(
 
 /// Serving sockets on a fresh loopback port: (UDP worker sockets, TCP listener, address).
 fn bind_front() -> (Sockets, SocketAddr) {
-    let udp = server::bind_udp_workers("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+    let (udp, tcp) =
+        serverkit::net::bind_dns("127.0.0.1:0".parse().unwrap(), 2, server::UDP_SO_RCVBUF).unwrap();
     let addr = udp[0].local_addr().unwrap();
-    let tcp = server::bind_tcp(addr).unwrap();
     let sockets = Sockets {
         udp,
         tcp: vec![TcpListener::from_std(tcp).unwrap()],
