@@ -22,6 +22,7 @@ pub mod reply;
 pub mod run;
 pub mod server;
 pub mod stats;
+#[cfg(any(test, feature = "test-support"))]
 pub mod testutil;
 pub mod upstream;
 pub mod wire;
