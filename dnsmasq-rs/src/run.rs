@@ -66,10 +66,12 @@ pub async fn run(
         let tracker = tracker.clone();
         tasks.spawn_blocking(move || server::serve_udp_blocking(engine, s, tracker, cancel));
     }
+    let permits = limits.connection_permits();
     for l in sockets.tcp {
         tasks.spawn(server::serve_tcp(
             Arc::clone(&engine),
             l,
+            Arc::clone(&permits),
             limits,
             tracker.clone(),
             cancel.clone(),

@@ -589,6 +589,7 @@ async fn tcp_limits() {
     tokio::spawn(server::serve_tcp(
         engine,
         listener,
+        limits.connection_permits(),
         limits,
         tokio_util::task::TaskTracker::new(),
         cancel.clone(),

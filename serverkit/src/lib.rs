@@ -6,7 +6,8 @@
 //! * [`resolv`] — `/etc/resolv.conf` nameservers (IPv6 scope ids kept);
 //! * [`reverse`] — `in-addr.arpa` / `ip6.arpa` names;
 //! * [`configdir`] — the ConfigMap directory reader (version hash, size cap, missing = error);
-//! * [`net`] — which UDP sources may be answered;
+//! * [`net`] — socket binding (one dual-stack policy) and which UDP sources may be answered;
+//! * [`serve`] — DNS over TCP: accept loop, framing, limits, pipelining;
 //! * [`lifecycle`] — signals, the lame-duck period and the drain;
 //! * [`logging`] — tracing setup;
 //! * [`time`] — calendar arithmetic for Go time texts.
@@ -22,6 +23,7 @@ pub mod logging;
 pub mod net;
 pub mod resolv;
 pub mod reverse;
+pub mod serve;
 pub mod time;
 
 #[cfg(feature = "test-support")]

@@ -35,7 +35,7 @@ pub const DEFAULT_FORWARD_MAX: usize = 150;
 /// Default DNS port.
 pub const DEFAULT_PORT: u16 = 53;
 /// Default cap on concurrent TCP client connections (dnsmasq: 20 TCP children).
-pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 100;
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = serverkit::serve::DEFAULT_TCP_MAX_CONNECTIONS;
 /// Default `--lame-duck`: how long DNS keeps answering after SIGTERM/SIGINT (as kubedns).
 pub const DEFAULT_LAME_DUCK: Duration = Duration::from_secs(5);
 /// Default `--drain-timeout`: deadline for in-flight work once listeners have stopped.
