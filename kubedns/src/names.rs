@@ -7,16 +7,8 @@ use std::net::Ipv4Addr;
 /// Maximum length of one DNS label (RFC 1035 §2.3.4).
 pub const MAX_LABEL_LEN: usize = 63;
 
-/// DNS-1123 label: 1–63 chars of `[a-z0-9-]`, alphanumeric at both ends.
-pub fn is_dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= MAX_LABEL_LEN
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
+/// DNS-1123 label (the Kubernetes validation), shared: [`serverkit::configmap`].
+pub use serverkit::configmap::is_dns1123_label;
 
 /// Usable as one label of a DNS name (RFC 1035 §2.3.4: 1–63 octets) without changing the
 /// name's structure (no `.`). Looser than the Kubernetes validations, which objects from a

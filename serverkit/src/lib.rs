@@ -6,6 +6,8 @@
 //! * [`resolv`] — `/etc/resolv.conf` nameservers (IPv6 scope ids kept);
 //! * [`reverse`] — `in-addr.arpa` / `ip6.arpa` names;
 //! * [`configdir`] — the ConfigMap directory reader (version hash, size cap, missing = error);
+//! * [`configmap`] — validation of the ConfigMap values (`stubDomains`, `upstreamNameservers`,
+//!   `federations`) and DNS-1123 names;
 //! * [`net`] — socket binding (one dual-stack policy) and which UDP sources may be answered;
 //! * [`serve`] — DNS over TCP: accept loop, framing, limits, pipelining;
 //! * [`lifecycle`] — signals, the lame-duck period and the drain;
@@ -17,6 +19,7 @@
 //! (outside CI) or fails (under CI).
 
 pub mod configdir;
+pub mod configmap;
 pub mod flags;
 pub mod lifecycle;
 pub mod logging;

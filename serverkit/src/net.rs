@@ -101,6 +101,7 @@ pub fn bind_dns_wildcard(
 /// 0, an unspecified, broadcast or multicast address (also IPv4-mapped) — a reply there is
 /// either undeliverable or a reflection towards many hosts. Such datagrams are dropped
 /// without a reply.
+#[inline]
 pub fn answerable_source(src: SocketAddr) -> bool {
     if src.port() == 0 {
         return false;
