@@ -14,7 +14,8 @@
 //! * [`logging`] — tracing setup;
 //! * [`time`] — calendar arithmetic for Go time texts.
 //!
-//! Behind the `test-support` cargo feature, [`require`] decides whether a test whose external
+//! Behind the `test-support` cargo feature, `process` runs built binaries in tests (killed on
+//! drop, signals by name, exit with a deadline) and [`require`] decides whether a test whose external
 //! requirements (a tool, root, network namespaces, a built binary) are missing is skipped
 //! (outside CI) or fails (under CI).
 
@@ -29,5 +30,7 @@ pub mod reverse;
 pub mod serve;
 pub mod time;
 
+#[cfg(feature = "test-support")]
+pub mod process;
 #[cfg(feature = "test-support")]
 pub mod require;
