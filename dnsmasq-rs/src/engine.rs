@@ -1,39 +1,36 @@
-//! The request pipeline shared by the UDP and TCP servers.
-//!
-//! Owns: cheap rejections → `--allow-from` (REFUSED; malformed packets from outside are
-//! dropped, B4 row 14) → FORMERR/NOTIMP/BADVERS → CHAOS stats → loop probes → hosts and
-//! `--address`/local-only answers → cache hit (all synchronous, no allocation on a hit) →
-//! on a miss: the pending table (identical questions coalesced into one upstream query,
-//! CVE-2020-25686), the `--dns-forward-max` cap (REFUSED beyond, warned once), server
-//! ordering (`--strict-order`, `--all-servers`, failed servers last), failover, SERVFAIL when
-//! every server fails, caching, and atomic configuration swaps that keep the cache of names
-//! whose servers did not change.
+//! The request pipeline shared by the UDP and TCP servers, in order:
+//! cheap rejections → `--allow-from` (REFUSED; malformed packets from outside are dropped,
+//! B4 row 14) → FORMERR/NOTIMP/BADVERS → CHAOS stats, hosts and `--address`/local-only
+//! answers ([`crate::local`]) → loop probes ([`crate::loops`]) → cache hit (all synchronous,
+//! no allocation on a hit) → on a miss: the pending table and `--dns-forward-max`
+//! ([`crate::coalesce`]), server order and health ([`crate::health`]; `--strict-order`,
+//! `--all-servers`), failover, SERVFAIL when every server fails, caching; plus atomic
+//! configuration swaps that keep the cache of names whose servers did not change.
 
-use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::cache::{self, Cache, CachedMsg, TtlPolicy};
+use crate::coalesce::{Coalescer, Join};
 use crate::config::{Config, Route};
+pub use crate::health::FAILED_SERVER_PENALTY;
+use crate::health::ServerHealth;
+pub use crate::local::VERSION;
+use crate::loops::LoopDetector;
+use crate::reply::{self, Reply};
 use crate::stats::Stats;
 use crate::upstream::{self, CaseMode, Transport};
 use crate::wire::{self, Parsed, QueryInfo};
-use crate::{any, relay};
+use crate::{any, local, relay};
 
 /// Per-try upstream timeout (B4 row 18).
 pub const UPSTREAM_TRY_TIMEOUT: Duration = Duration::from_secs(2);
-/// A server that failed is tried after the others for this long (unless `--strict-order`).
-pub const FAILED_SERVER_PENALTY: Duration = Duration::from_secs(10);
-/// Reported by `version.bind`.
-pub const VERSION: &str = concat!("dnsmasq-rs-", env!("CARGO_PKG_VERSION"));
 
 /// Result of the synchronous part of the pipeline.
 #[derive(Debug)]
@@ -47,21 +44,16 @@ pub enum Step {
     Forward(QueryInfo),
 }
 
-type Waiters = Vec<oneshot::Sender<Arc<CachedMsg>>>;
-
 /// The forwarder state shared by every worker.
 pub struct Engine {
     cfg: ArcSwap<Config>,
     cache: Cache,
     stats: Arc<Stats>,
     transport: Arc<dyn Transport>,
-    pending: Mutex<HashMap<Box<[u8]>, Waiters>>,
-    in_flight: AtomicUsize,
-    forward_max_warned: AtomicBool,
+    pending: Coalescer,
     try_timeout: Duration,
-    failed_at: Mutex<HashMap<SocketAddr, Instant>>,
-    looped: Mutex<HashSet<SocketAddr>>,
-    probes: Mutex<HashMap<Vec<u8>, SocketAddr>>,
+    health: ServerHealth,
+    loops: LoopDetector,
 }
 
 impl Engine {
@@ -79,13 +71,10 @@ impl Engine {
             cfg: ArcSwap::from_pointee(cfg),
             stats: Arc::new(Stats::default()),
             transport,
-            pending: Mutex::new(HashMap::new()),
-            in_flight: AtomicUsize::new(0),
-            forward_max_warned: AtomicBool::new(false),
+            pending: Coalescer::default(),
             try_timeout,
-            failed_at: Mutex::new(HashMap::new()),
-            looped: Mutex::new(HashSet::new()),
-            probes: Mutex::new(HashMap::new()),
+            health: ServerHealth::default(),
+            loops: LoopDetector::default(),
         })
     }
 
@@ -118,9 +107,7 @@ impl Engine {
                 removed,
                 "configuration changed; dropped cache entries whose servers changed"
             );
-            if let Ok(mut l) = self.looped.lock() {
-                l.clear();
-            }
+            self.loops.clear();
         }
         if new.loop_detect && old.all_upstreams() != new.all_upstreams() {
             self.start_loop_probes();
@@ -149,35 +136,30 @@ impl Engine {
         if !allowed {
             self.stats.refused_clients.inc();
             tracing::debug!(%src, "client outside --allow-from; REFUSED");
-            wire::error_response(out, pkt, &q, wire::RCODE_REFUSED);
+            reply::error(out, pkt, &q, wire::RCODE_REFUSED);
             return Step::Reply;
         }
         self.stats.queries.inc();
         if cfg.log_queries {
             tracing::info!(qtype = q.qtype, name = %q.name_string(), %src, "query");
         }
-        if let Some(e) = q.edns
-            && e.version > 0
-        {
-            // RFC 6891 §6.1.3: BADVERS = extended rcode 16.
-            wire::begin_response(out, pkt, &q, 0, false);
-            wire::push_opt(out, e.dnssec_ok, wire::EXT_RCODE_BADVERS_HIGH);
-            wire::bump_count(out, 10);
-            return Step::Reply;
-        }
         let limit = udp.then(|| q.udp_limit());
+        if q.edns.is_some_and(|e| e.version > 0) {
+            // RFC 6891 §6.1.3: BADVERS = extended rcode 16.
+            Reply::start(out, pkt, &q, wire::RCODE_NOERROR, false)
+                .finish_with(wire::EXT_RCODE_BADVERS_HIGH, None);
+            return Step::Reply;
+        }
         if q.qclass == wire::CLASS_CH {
-            self.chaos(pkt, &q, &cfg, out);
-            cap(out, &q, limit);
+            local::chaos(pkt, &q, &cfg, &self.cache, &self.stats, limit, out);
             return Step::Reply;
         }
-        if q.qtype == wire::TYPE_TXT && self.is_loop_probe(&q) {
-            wire::error_response(out, pkt, &q, wire::RCODE_REFUSED);
+        if q.qtype == wire::TYPE_TXT && self.loops.is_probe(&q) {
+            reply::error(out, pkt, &q, wire::RCODE_REFUSED);
             return Step::Reply;
         }
-        if self.hosts_answer(pkt, &q, &cfg, out) {
+        if local::hosts(pkt, &q, &cfg, limit, out) {
             self.stats.hits.inc();
-            cap(out, &q, limit);
             return Step::Reply;
         }
         if q.qclass == wire::CLASS_IN || q.qclass == 255 {
@@ -190,31 +172,9 @@ impl Engine {
                     owned.as_str()
                 }
             };
-            match cfg.route(name) {
-                Route::Local => {
-                    self.stats.hits.inc();
-                    wire::begin_response(out, pkt, &q, wire::RCODE_NXDOMAIN, true);
-                    add_opt(out, &q);
-                    return Step::Reply;
-                }
-                Route::Address(ips) => {
-                    self.stats.hits.inc();
-                    wire::begin_response(out, pkt, &q, wire::RCODE_NOERROR, true);
-                    for ip in ips {
-                        let fits = matches!(
-                            (ip, q.qtype),
-                            (IpAddr::V4(_), wire::TYPE_A | wire::TYPE_ANY)
-                                | (IpAddr::V6(_), wire::TYPE_AAAA | wire::TYPE_ANY)
-                        );
-                        if fits {
-                            wire::push_ip(out, *ip, cfg.local_ttl);
-                        }
-                    }
-                    add_opt(out, &q);
-                    cap(out, &q, limit);
-                    return Step::Reply;
-                }
-                Route::Forward(_) => {}
+            if local::route(pkt, &q, cfg.route(name), cfg.local_ttl, limit, out) {
+                self.stats.hits.inc();
+                return Step::Reply;
             }
         }
         if let Some(hit) = self.cache.get(q.key(), Instant::now()) {
@@ -223,78 +183,6 @@ impl Engine {
             return Step::Reply;
         }
         Step::Forward(q)
-    }
-
-    /// Answers from `/etc/hosts` / `--addn-hosts` (A, AAAA, PTR).
-    fn hosts_answer(&self, pkt: &[u8], q: &QueryInfo, cfg: &Config, out: &mut Vec<u8>) -> bool {
-        if cfg.hosts.by_name.is_empty() || q.qclass != wire::CLASS_IN {
-            return false;
-        }
-        match q.qtype {
-            wire::TYPE_A | wire::TYPE_AAAA => {
-                let mut buf = [0u8; wire::MAX_NAME_LEN + 1];
-                let Some(name) = wire::dotted_name(q.name_wire(), &mut buf) else {
-                    return false;
-                };
-                let Some(ips) = cfg.hosts.by_name.get(name) else {
-                    return false;
-                };
-                let want_v4 = q.qtype == wire::TYPE_A;
-                if !ips.iter().any(|ip| ip.is_ipv4() == want_v4) {
-                    return false;
-                }
-                wire::begin_response(out, pkt, q, wire::RCODE_NOERROR, true);
-                for ip in ips.iter().filter(|ip| ip.is_ipv4() == want_v4) {
-                    wire::push_ip(out, *ip, cfg.local_ttl);
-                }
-                add_opt(out, q);
-                true
-            }
-            wire::TYPE_PTR => {
-                let name = q.name_string();
-                let Some(target) = cfg.hosts.reverse(&name) else {
-                    return false;
-                };
-                let Some(rdata) = wire::string_to_wire_name(target) else {
-                    return false;
-                };
-                wire::begin_response(out, pkt, q, wire::RCODE_NOERROR, true);
-                wire::push_answer(out, wire::TYPE_PTR, wire::CLASS_IN, cfg.local_ttl, &rdata);
-                add_opt(out, q);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// CHAOS TXT statistics with dnsmasq's names and semantics.
-    fn chaos(&self, pkt: &[u8], q: &QueryInfo, cfg: &Config, out: &mut Vec<u8>) {
-        let s = &self.stats;
-        let texts: Vec<String> = if q.qtype != wire::TYPE_TXT && q.qtype != wire::TYPE_ANY {
-            Vec::new()
-        } else {
-            match q.name_string().as_str() {
-                "cachesize.bind" => vec![self.cache.capacity().to_string()],
-                "insertions.bind" => vec![s.insertions.get().to_string()],
-                "evictions.bind" => vec![s.evictions.get().to_string()],
-                "misses.bind" => vec![s.misses.get().to_string()],
-                "hits.bind" => vec![s.hits.get().to_string()],
-                "auth.bind" => vec!["0".into()],
-                "servers.bind" => s.servers_bind(&cfg.all_upstreams()),
-                "version.bind" => vec![VERSION.into()],
-                "authors.bind" => vec!["kube-dns-rs authors".into()],
-                "copyright.bind" => vec!["Apache-2.0".into()],
-                _ => {
-                    wire::error_response(out, pkt, q, wire::RCODE_REFUSED);
-                    return;
-                }
-            }
-        };
-        wire::begin_response(out, pkt, q, wire::RCODE_NOERROR, true);
-        for t in texts {
-            wire::push_answer(out, wire::TYPE_TXT, wire::CLASS_CH, 0, &wire::txt_rdata(&t));
-        }
-        add_opt(out, q);
     }
 
     /// The miss path: coalesce, cap, forward, cache, render into `out`.
@@ -310,46 +198,32 @@ impl Engine {
             }
         };
         let servers: Vec<SocketAddr> = match cfg.route(name) {
-            Route::Forward(s) => match self.looped.lock() {
-                Ok(looped) if !looped.is_empty() => {
-                    s.iter().filter(|s| !looped.contains(s)).copied().collect()
-                }
-                _ => s.to_vec(),
-            },
+            Route::Forward(s) => self.loops.usable(s),
             _ => Vec::new(),
         };
         if servers.is_empty() {
-            wire::error_response(out, pkt, &q, wire::RCODE_REFUSED);
+            reply::error(out, pkt, &q, wire::RCODE_REFUSED);
             return;
         }
-        let (tx, rx) = oneshot::channel();
-        let lead = {
-            let Ok(mut pending) = self.pending.lock() else {
-                wire::error_response(out, pkt, &q, wire::RCODE_SERVFAIL);
-                return;
-            };
-            if let Some(waiters) = pending.get_mut(q.key()) {
+        let (lead, rx) = match self.pending.join(q.key(), cfg.forward_max) {
+            Join::Lead(rx) => {
+                self.stats.misses.inc();
+                self.stats.in_flight.inc();
+                (true, rx)
+            }
+            Join::Follow(rx) => {
                 self.stats.misses.inc();
                 self.stats.coalesced.inc();
-                waiters.push(tx);
-                false
-            } else if self.in_flight.load(Ordering::Relaxed) >= cfg.forward_max {
-                drop(pending);
+                (false, rx)
+            }
+            Join::OverLimit => {
                 self.stats.refused_forward_max.inc();
-                if !self.forward_max_warned.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        max = cfg.forward_max,
-                        "Maximum number of concurrent DNS queries reached"
-                    );
-                }
-                wire::error_response(out, pkt, &q, wire::RCODE_REFUSED);
+                reply::error(out, pkt, &q, wire::RCODE_REFUSED);
                 return;
-            } else {
-                self.stats.misses.inc();
-                pending.insert(q.key().into(), vec![tx]);
-                self.in_flight.fetch_add(1, Ordering::Relaxed);
-                self.stats.in_flight.inc();
-                true
+            }
+            Join::Failed => {
+                reply::error(out, pkt, &q, wire::RCODE_SERVFAIL);
+                return;
             }
         };
         if lead {
@@ -360,7 +234,7 @@ impl Engine {
         }
         match rx.await {
             Ok(msg) => serve(&msg, pkt, &q, &cfg, udp, out),
-            Err(_) => wire::error_response(out, pkt, &q, wire::RCODE_SERVFAIL),
+            Err(_) => reply::error(out, pkt, &q, wire::RCODE_SERVFAIL),
         }
     }
 
@@ -373,39 +247,13 @@ impl Engine {
             self.cache
                 .insert(q.key(), Arc::clone(&msg), now, &self.stats);
         }
-        let waiters = self
-            .pending
-            .lock()
-            .ok()
-            .and_then(|mut p| p.remove(q.key()))
-            .unwrap_or_default();
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.stats.in_flight.dec();
-        if self.in_flight.load(Ordering::Relaxed) < cfg.forward_max {
-            self.forward_max_warned.store(false, Ordering::Relaxed);
-        }
-        for w in waiters {
-            let _ = w.send(Arc::clone(&msg));
-        }
-    }
-
-    fn order_servers(&self, servers: &[SocketAddr], cfg: &Config) -> Vec<SocketAddr> {
-        let mut v = servers.to_vec();
-        if !cfg.strict_order {
-            let now = Instant::now();
-            let failed = self.failed_at.lock().map(|f| f.clone()).unwrap_or_default();
-            v.sort_by_key(|s| {
-                failed
-                    .get(s)
-                    .is_some_and(|t| now.saturating_duration_since(*t) < FAILED_SERVER_PENALTY)
-            });
-        }
-        v
+        self.pending.finish(q.key(), &msg, cfg.forward_max);
     }
 
     /// Tries the servers; the first usable reply wins, else a SERVFAIL entry.
     async fn resolve(&self, q: &QueryInfo, servers: &[SocketAddr], cfg: &Config) -> CachedMsg {
-        let order = self.order_servers(servers, cfg);
+        let order = self.health.order(servers, cfg.strict_order);
         let policy = TtlPolicy {
             no_negcache: cfg.no_negcache,
             neg_ttl: cfg.neg_ttl,
@@ -457,9 +305,7 @@ impl Engine {
                     format!("rcode {}", m.rcode())
                 }
                 Ok(m) => {
-                    if let Ok(mut f) = self.failed_at.lock() {
-                        f.remove(&server);
-                    }
+                    self.health.succeeded(server);
                     return Some(m);
                 }
                 Err(e) => e.to_string(),
@@ -468,9 +314,7 @@ impl Engine {
         };
         tracing::debug!(%server, %failure, "upstream try failed");
         self.stats.server_failed(server);
-        if let Ok(mut f) = self.failed_at.lock() {
-            f.insert(server, Instant::now());
-        }
+        self.health.failed(server);
         None
     }
 
@@ -489,68 +333,29 @@ impl Engine {
         }
     }
 
-    fn is_loop_probe(&self, q: &QueryInfo) -> bool {
-        let Ok(probes) = self.probes.lock() else {
-            return false;
-        };
-        if probes.is_empty() {
-            return false;
-        }
-        let Some(server) = probes.get(q.name_wire()).copied() else {
-            return false;
-        };
-        drop(probes);
-        if let Ok(mut l) = self.looped.lock()
-            && l.insert(server)
-        {
-            tracing::error!(%server, "forwarding loop detected; server disabled");
-        }
-        true
-    }
-
-    /// `--dns-loop-detect`: sends `<random>.test TXT` to every upstream; a server whose probe
-    /// comes back to us is disabled until the server set changes.
+    /// `--dns-loop-detect`: sends a probe to every upstream ([`crate::loops`]).
     pub fn start_loop_probes(self: &Arc<Self>) {
         let cfg = self.cfg.load_full();
-        for server in cfg.all_upstreams() {
-            let name = format!("{:016x}.test", rand::random::<u64>());
-            let Some(wire_name) = wire::string_to_wire_name(&name) else {
-                continue;
-            };
-            let mut pkt = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-            pkt.extend_from_slice(&wire_name);
-            pkt.extend_from_slice(&wire::TYPE_TXT.to_be_bytes());
-            pkt.extend_from_slice(&wire::CLASS_IN.to_be_bytes());
-            let Parsed::Query(q) = wire::parse_query(&pkt) else {
-                continue;
-            };
-            if let Ok(mut p) = self.probes.lock() {
-                p.insert(wire_name.clone(), server);
-            }
+        for probe in self.loops.new_probes(&cfg.all_upstreams()) {
             let me = Arc::clone(self);
             tokio::spawn(async move {
                 let _ = upstream::exchange(
                     &*me.transport,
-                    server,
-                    &q,
+                    probe.server,
+                    &probe.query,
                     me.try_timeout,
                     CaseMode::Off,
                     &me.stats,
                 )
                 .await;
-                if let Ok(mut p) = me.probes.lock() {
-                    p.remove(&wire_name);
-                }
+                me.loops.probe_done(&probe.name);
             });
         }
     }
 
     /// Servers disabled by loop detection.
     pub fn looped_servers(&self) -> Vec<SocketAddr> {
-        self.looped
-            .lock()
-            .map(|l| l.iter().copied().collect())
-            .unwrap_or_default()
+        self.loops.looped()
     }
 
     /// Full pipeline for one query (TCP, tests): returns false when nothing is to be sent.
@@ -579,23 +384,8 @@ fn serve(msg: &CachedMsg, pkt: &[u8], q: &QueryInfo, cfg: &Config, udp: bool, ou
     if udp && cfg.minimal_any && q.qtype == wire::TYPE_ANY {
         cache::render(msg, pkt, q, Instant::now(), cfg.max_ttl, None, out);
         any::minimize(out, q);
-        cap(out, q, limit);
+        reply::cap(out, q, limit);
     } else {
         cache::render(msg, pkt, q, Instant::now(), cfg.max_ttl, limit, out);
-    }
-}
-
-fn add_opt(out: &mut Vec<u8>, q: &QueryInfo) {
-    if let Some(e) = q.edns {
-        wire::push_opt(out, e.dnssec_ok, 0);
-        wire::bump_count(out, 10);
-    }
-}
-
-fn cap(out: &mut Vec<u8>, q: &QueryInfo, limit: Option<usize>) {
-    if let Some(l) = limit
-        && out.len() > l
-    {
-        wire::truncate_to_question(out, q);
     }
 }

@@ -8,6 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use serverkit::flags::parse_go_duration;
+use serverkit::flags::{GlogKind, glog_flag, go_flag_name, parse_go_bool};
+
 /// Errors in arguments or config files; `main` exits with status 2 on any of them.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FlagError {
@@ -64,79 +67,26 @@ pub struct Invocation {
     pub dnsmasq_args: Vec<String>,
 }
 
+/// The nanny's own flags that take a value; the glog/klog flags come from
+/// [`serverkit::flags::GLOG_FLAGS`].
 const NANNY_VALUE_FLAGS: &[&str] = &[
     "configDir",
     "syncInterval",
     "kubednsServer",
     "logInterval",
     "dnsmasqExec",
-    "v",
-    "log_dir",
-    "stderrthreshold",
-    "vmodule",
-    "log_backtrace_at",
-    "log_file",
-    "log_file_max_size",
 ];
-const NANNY_BOOL_FLAGS: &[&str] = &[
-    "restartDnsmasq",
-    "logtostderr",
-    "alsologtostderr",
-    "skip_headers",
-    "skip_log_headers",
-    "add_dir_header",
-    "one_output",
-];
+const NANNY_BOOL_FLAGS: &[&str] = &["restartDnsmasq"];
 
-fn go_flag_name(arg: &str) -> Option<(&str, Option<&str>)> {
-    let body = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
-    if body.is_empty() || body.starts_with('-') {
-        return None;
-    }
-    Some(match body.split_once('=') {
-        Some((n, v)) => (n, Some(v)),
-        None => (body, None),
-    })
+/// Whether `name` is a boolean nanny flag (its value is optional).
+fn is_nanny_bool(name: &str) -> bool {
+    NANNY_BOOL_FLAGS.contains(&name) || glog_flag(name).is_some_and(|g| g.kind == GlogKind::Bool)
 }
 
 fn is_nanny_flag(arg: &str) -> bool {
-    go_flag_name(arg)
-        .is_some_and(|(n, _)| NANNY_VALUE_FLAGS.contains(&n) || NANNY_BOOL_FLAGS.contains(&n))
-}
-
-/// Parses a Go `time.Duration` (`10s`, `1m30s`, `500ms`, `0`).
-pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_end..];
-        total += num * mult;
-    }
-    // `try_`: an absurdly large value is an error, not a panic.
-    Duration::try_from_secs_f64(total).ok()
+    go_flag_name(arg).is_some_and(|(n, _)| {
+        NANNY_VALUE_FLAGS.contains(&n) || NANNY_BOOL_FLAGS.contains(&n) || glog_flag(n).is_some()
+    })
 }
 
 /// Parses a duration given either in Go syntax (`5s`, `1m30s`, `500ms`) or as plain seconds
@@ -146,19 +96,15 @@ pub fn parse_duration_or_secs(s: &str) -> Option<Duration> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Duration::try_from_secs_f64(s.parse().ok()?).ok();
     }
-    parse_go_duration(s)
+    parse_go_duration(s).ok()
 }
 
-fn parse_go_bool(name: &str, v: &str) -> Result<bool, FlagError> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(FlagError::BadValue {
-            option: name.into(),
-            value: v.into(),
-            reason: "not a boolean".into(),
-        }),
-    }
+fn nanny_bool(name: &str, v: &str) -> Result<bool, FlagError> {
+    parse_go_bool(v).ok_or_else(|| FlagError::BadValue {
+        option: name.into(),
+        value: v.into(),
+        reason: "not a boolean".into(),
+    })
 }
 
 /// Splits argv (without the program name) into the nanny flags and dnsmasq arguments.
@@ -183,14 +129,14 @@ pub fn split_dialects(args: &[String]) -> Result<Invocation, FlagError> {
             break;
         }
         let (name, inline) = go_flag_name(arg).ok_or_else(|| FlagError::Positional(arg.clone()))?;
-        if NANNY_BOOL_FLAGS.contains(&name) {
-            let v = parse_go_bool(name, inline.unwrap_or("true"))?;
+        if is_nanny_bool(name) {
+            let v = nanny_bool(name, inline.unwrap_or("true"))?;
             if name == "restartDnsmasq" {
                 f.restart_dnsmasq = v;
             }
             continue;
         }
-        if !NANNY_VALUE_FLAGS.contains(&name) {
+        if !NANNY_VALUE_FLAGS.contains(&name) && glog_flag(name).is_none() {
             return Err(FlagError::Unknown(arg.clone()));
         }
         let value = match inline {
@@ -210,12 +156,8 @@ pub fn split_dialects(args: &[String]) -> Result<Invocation, FlagError> {
         };
         match name {
             "configDir" => f.config_dir = PathBuf::from(&value),
-            "syncInterval" => {
-                f.sync_interval = parse_go_duration(&value).ok_or_else(|| bad("not a duration"))?
-            }
-            "logInterval" => {
-                f.log_interval = parse_go_duration(&value).ok_or_else(|| bad("not a duration"))?
-            }
+            "syncInterval" => f.sync_interval = parse_go_duration(&value).map_err(|e| bad(&e))?,
+            "logInterval" => f.log_interval = parse_go_duration(&value).map_err(|e| bad(&e))?,
             "kubednsServer" => f.kubedns_server = value.clone(),
             "dnsmasqExec" => f.dnsmasq_exec = value.clone(),
             "v" => f.verbosity = value.parse().map_err(|_| bad("not an integer"))?,
@@ -621,18 +563,6 @@ mod tests {
             parse_dnsmasq(&argv("--conf-file=/missing"), &read, None),
             Err(FlagError::ConfFile { .. })
         ));
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_go_duration("10"), None);
-        assert_eq!(parse_go_duration(""), None);
-        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("99999999999999999999999h"), None);
-        assert_eq!(parse_go_duration("5x"), None);
     }
 
     #[test]

@@ -1,18 +1,10 @@
 //! `dnsmasq-rs` binary: parse argv (nanny or dnsmasq dialect), init logging, bind sockets,
 //! apply the initial ConfigMap, and serve until SIGTERM/SIGINT; then lame-duck, drain, exit 0.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Context;
 use dnsmasq_rs::config::LogTarget;
-use dnsmasq_rs::engine::Engine;
-use dnsmasq_rs::nanny::SystemResolver;
-use dnsmasq_rs::run::{self, Reloader, Sockets};
-use dnsmasq_rs::upstream::RealTransport;
-use dnsmasq_rs::{flags, server};
-use tokio_util::sync::CancellationToken;
+use dnsmasq_rs::{flags, reload, run};
 
 const DEFAULT_CONF: &str = "/etc/dnsmasq.conf";
 /// After `run` returns, leftover blocking work (a system-resolver lookup) gets this long.
@@ -20,24 +12,11 @@ const RUNTIME_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_mi
 
 fn init_tracing(target: &LogTarget, verbosity: u32) {
     let default = if verbosity >= 4 { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if let LogTarget::File(p) = target
-        && let Ok(f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-    {
-        builder
-            .with_writer(std::sync::Mutex::new(f))
-            .with_ansi(false)
-            .init();
-        return;
-    }
-    builder.with_writer(std::io::stderr).init();
+    let file = match target {
+        LogTarget::File(p) => Some(p.as_path()),
+        LogTarget::Stderr | LogTarget::Syslog(_) => None,
+    };
+    serverkit::logging::init(default, file);
 }
 
 /// dnsmasq's `--version` (alone or among other arguments, in either dialect): one line, exit 0.
@@ -60,7 +39,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let default_conf = PathBuf::from(DEFAULT_CONF);
-    let (cfg, warnings) = match run::build_config(&inv.dnsmasq_args, Some(&default_conf)) {
+    let (cfg, warnings) = match reload::build_config(&inv.dnsmasq_args, Some(&default_conf)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("dnsmasq-rs: {e}");
@@ -86,7 +65,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let result = rt.block_on(serve(inv, cfg, warnings, workers, default_conf));
+    let result = rt.block_on(run::start(inv, cfg, warnings, workers, default_conf));
     rt.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -95,98 +74,4 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(1)
         }
     }
-}
-
-async fn serve(
-    inv: flags::Invocation,
-    cfg: dnsmasq_rs::Config,
-    warnings: Vec<String>,
-    workers: usize,
-    default_conf: PathBuf,
-) -> anyhow::Result<()> {
-    // Installed first, so a SIGTERM during startup is not lost (Kubernetes sends SIGTERM).
-    let signals = run::shutdown_signals().context("cannot install signal handlers")?;
-    if let Some(user) = cfg.user.as_deref().filter(|u| *u != "root") {
-        tracing::warn!(%user, "--user accepted; dnsmasq-rs does not change user (run the container as the desired UID)");
-    }
-    let addrs: Vec<IpAddr> = if cfg.listen_addresses.is_empty() {
-        vec![Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()]
-    } else {
-        cfg.listen_addresses.clone()
-    };
-    let wildcard = cfg.listen_addresses.is_empty();
-    let mut sockets = Sockets {
-        udp: Vec::new(),
-        tcp: Vec::new(),
-        metrics: None,
-    };
-    if cfg.port != 0 {
-        for ip in addrs {
-            let addr = SocketAddr::new(ip, cfg.port);
-            let bound = server::bind_udp_workers(addr, workers)
-                .and_then(|u| Ok((u, server::bind_tcp(addr)?)));
-            match bound {
-                Ok((udp, tcp)) => {
-                    sockets.udp.extend(udp);
-                    sockets.tcp.push(tokio::net::TcpListener::from_std(tcp)?);
-                    tracing::info!(%addr, workers, "listening");
-                }
-                Err(e) if wildcard && ip.is_ipv6() => {
-                    tracing::warn!(%addr, error = %e, "IPv6 not available")
-                }
-                Err(e) => return Err(e).with_context(|| format!("cannot bind {addr}")),
-            }
-        }
-    }
-    if let Some(m) = cfg.metrics_address {
-        sockets.metrics = Some(
-            tokio::net::TcpListener::bind(m)
-                .await
-                .with_context(|| format!("cannot bind metrics {m}"))?,
-        );
-    }
-    let transport = Arc::new(RealTransport);
-    let engine = Engine::new(cfg, transport.clone());
-    let kubedns = inv
-        .nanny
-        .as_ref()
-        .and_then(|n| run::parse_kubedns_server(&n.kubedns_server))
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10053)));
-    let resolver = Arc::new(SystemResolver {
-        kubedns_server: kubedns,
-        transport,
-    });
-    let mut reloader = Reloader::new(
-        inv.dnsmasq_args.clone(),
-        Some(default_conf),
-        inv.nanny.clone(),
-        resolver,
-    );
-    reloader.mark_warned(&warnings);
-    // First ConfigMap read before serving, as the nanny did before starting dnsmasq.
-    if let Some(new) = reloader.poll(&engine.config()).await {
-        engine.apply_config(new);
-    }
-    let log_interval = inv
-        .nanny
-        .as_ref()
-        .map_or(std::time::Duration::ZERO, |n| n.log_interval);
-    let cfg = engine.config();
-    let cancel = CancellationToken::new();
-    tokio::spawn(run::lame_duck_then_stop(
-        signals,
-        cfg.lame_duck,
-        cancel.clone(),
-    ));
-    run::run(
-        engine,
-        sockets,
-        Some(reloader),
-        log_interval,
-        cfg.drain_timeout,
-        cancel,
-    )
-    .await;
-    tracing::info!("exiting");
-    Ok(())
 }

@@ -1,30 +1,32 @@
 //! The dnsmasq-nanny part: the `kube-dns` ConfigMap directory (kube-dns-compat §2) and its
 //! translation into extra dnsmasq arguments (§3.2), done in-process instead of restarting.
 //!
-//! Owns: the directory version (SHA-256 over `name\0content\0` of regular non-hidden files in
-//! lexical order), validation of `stubDomains`/`upstreamNameservers` (any error rejects the
-//! whole update), server munging (`ip:port` → `ip#port`), and stub nameserver *hostname*
-//! resolution through an injectable [`NameResolver`].
+//! Owns: server munging (`ip:port` → `ip#port`, `[v6]:port` → `[v6]#port`) and stub
+//! nameserver *hostname* resolution through an injectable [`NameResolver`]. Reading the
+//! directory ([`serverkit::configdir`]) and validating `stubDomains`/`upstreamNameservers`
+//! ([`serverkit::configmap`]; any error rejects the whole update) are shared with kubedns.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 
-use sha2::{Digest, Sha256};
+/// The directory itself is read by the shared reader (missing directory = error, 1 MiB file
+/// cap); re-exported for the fuzz targets.
+pub use serverkit::configdir::{DirSnapshot, read_config_dir, version_of};
+pub use serverkit::configmap::is_dns1123_subdomain;
+use serverkit::configmap::{
+    Nameserver, ValidationError, parse_nameserver_entry, parse_stub_domains,
+    parse_upstream_nameservers,
+};
 
 /// Maximum number of `upstreamNameservers` (kube-dns validation).
-pub const MAX_UPSTREAMS: usize = 3;
-/// Largest ConfigMap file we read.
-pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+pub const MAX_UPSTREAMS: usize = serverkit::configmap::MAX_UPSTREAM_NAMESERVERS;
 
+/// A rejected ConfigMap update.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NannyError {
-    #[error("cannot read config dir: {0}")]
-    Io(String),
-    #[error("invalid stubDomains: {0}")]
-    StubDomains(String),
-    #[error("invalid upstreamNameservers: {0}")]
-    Upstreams(String),
+    /// A value breaks the legacy rules ([`serverkit::configmap`]).
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
 }
 
 /// The validated ConfigMap contents the nanny uses.
@@ -35,172 +37,14 @@ pub struct NannyConfig {
     pub upstream_nameservers: Vec<String>,
 }
 
-/// Snapshot of the directory: version and file contents.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DirSnapshot {
-    /// Hex SHA-256, or "" when the directory is empty or missing.
-    pub version: String,
-    pub files: BTreeMap<String, String>,
-}
-
-/// Reads the ConfigMap directory with the kube-dns version semantics.
-pub fn read_dir(dir: &Path) -> Result<DirSnapshot, NannyError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirSnapshot::default()),
-        Err(e) => return Err(NannyError::Io(e.to_string())),
-    };
-    let mut files = BTreeMap::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| NannyError::Io(e.to_string()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        // Follows symlinks (ConfigMap volumes link `key -> ..data/key`).
-        let Ok(meta) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        if meta.len() > MAX_CONFIG_FILE_BYTES {
-            return Err(NannyError::Io(format!(
-                "{name} is larger than {MAX_CONFIG_FILE_BYTES} bytes"
-            )));
-        }
-        let content = std::fs::read_to_string(entry.path())
-            .map_err(|e| NannyError::Io(format!("{name}: {e}")))?;
-        files.insert(name, content);
-    }
-    Ok(DirSnapshot {
-        version: version_of(&files),
-        files,
-    })
-}
-
-/// SHA-256 over `name \0 content \0` in lexical order; "" for no files.
-pub fn version_of(files: &BTreeMap<String, String>) -> String {
-    if files.is_empty() {
-        return String::new();
-    }
-    let mut h = Sha256::new();
-    for (k, v) in files {
-        h.update(k.as_bytes());
-        h.update([0]);
-        h.update(v.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(h.finalize())
-}
-
-fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// Kubernetes DNS-1123 subdomain (lowercase, ≤253, no trailing dot).
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
-}
-
-/// A parsed nameserver entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ns {
-    Ip {
-        ip: IpAddr,
-        port: Option<u16>,
-        bracketed: bool,
-    },
-    Host {
-        name: String,
-        port: Option<u16>,
-    },
-}
-
-fn parse_port(p: &str) -> Option<u16> {
-    p.parse::<u16>().ok().filter(|p| *p != 0)
-}
-
-fn parse_ns(s: &str, allow_host: bool) -> Option<Ns> {
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(Ns::Ip {
-            ip,
-            port: None,
-            bracketed: false,
-        });
-    }
-    if let Some(rest) = s.strip_prefix('[') {
-        let (ip, after) = rest.split_once(']')?;
-        let ip: IpAddr = ip.parse().ok()?;
-        let port = match after {
-            "" => None,
-            a => Some(parse_port(a.strip_prefix(':')?)?),
-        };
-        return Some(Ns::Ip {
-            ip,
-            port,
-            bracketed: true,
-        });
-    }
-    let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) => (h, Some(parse_port(p)?)),
-        None => (s, None),
-    };
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(Ns::Ip {
-            ip,
-            port,
-            bracketed: false,
-        });
-    }
-    (allow_host && is_dns1123_subdomain(host)).then(|| Ns::Host {
-        name: host.to_string(),
-        port,
-    })
-}
-
 /// Parses and validates the ConfigMap files; any error rejects the whole update.
 pub fn parse_config(files: &BTreeMap<String, String>) -> Result<NannyConfig, NannyError> {
     let mut cfg = NannyConfig::default();
     if let Some(text) = files.get("stubDomains") {
-        let map: BTreeMap<String, Vec<String>> =
-            serde_json::from_str(text).map_err(|e| NannyError::StubDomains(e.to_string()))?;
-        for (domain, servers) in &map {
-            if !is_dns1123_subdomain(domain) {
-                return Err(NannyError::StubDomains(format!(
-                    "`{domain}` is not a DNS-1123 subdomain"
-                )));
-            }
-            for s in servers {
-                if parse_ns(s, true).is_none() {
-                    return Err(NannyError::StubDomains(format!(
-                        "invalid nameserver `{s}` for `{domain}`"
-                    )));
-                }
-            }
-        }
-        cfg.stub_domains = map;
+        cfg.stub_domains = parse_stub_domains(text)?;
     }
     if let Some(text) = files.get("upstreamNameservers") {
-        let list: Vec<String> =
-            serde_json::from_str(text).map_err(|e| NannyError::Upstreams(e.to_string()))?;
-        if list.len() > MAX_UPSTREAMS {
-            return Err(NannyError::Upstreams(format!(
-                "{} entries, at most {MAX_UPSTREAMS} allowed",
-                list.len()
-            )));
-        }
-        for s in &list {
-            if parse_ns(s, false).is_none() {
-                return Err(NannyError::Upstreams(format!("invalid nameserver `{s}`")));
-            }
-        }
-        cfg.upstream_nameservers = list;
+        cfg.upstream_nameservers = parse_upstream_nameservers(text)?;
     }
     Ok(cfg)
 }
@@ -211,8 +55,8 @@ pub fn hostnames(cfg: &NannyConfig) -> Vec<String> {
         .stub_domains
         .values()
         .flatten()
-        .filter_map(|s| match parse_ns(s, true) {
-            Some(Ns::Host { name, .. }) => Some(name),
+        .filter_map(|s| match parse_nameserver_entry(s, true) {
+            Ok(Nameserver::Host { name, .. }) => Some(name),
             _ => None,
         })
         .collect();
@@ -221,38 +65,21 @@ pub fn hostnames(cfg: &NannyConfig) -> Vec<String> {
     v
 }
 
+/// A validated nameserver in dnsmasq `--server` syntax: `ip`, `ip#port`, `[v6]#port`; a host
+/// name is replaced by its resolved address (or passed through unchanged, as the nanny did).
 fn munge(s: &str, resolved: &dyn Fn(&str) -> Option<IpAddr>) -> String {
-    match parse_ns(s, true) {
-        Some(Ns::Ip {
-            ip,
-            port: None,
-            bracketed,
-        }) => {
-            if bracketed {
-                format!("[{ip}]")
-            } else {
-                ip.to_string()
-            }
-        }
-        Some(Ns::Ip {
-            ip,
-            port: Some(p),
-            bracketed,
-        }) => {
-            if bracketed || ip.is_ipv6() {
-                format!("[{ip}]#{p}")
-            } else {
-                format!("{ip}#{p}")
-            }
-        }
-        Some(Ns::Host { name, port }) => match (resolved(&name), port) {
-            (Some(ip), None) => ip.to_string(),
-            (Some(IpAddr::V6(ip)), Some(p)) => format!("[{ip}]#{p}"),
-            (Some(ip), Some(p)) => format!("{ip}#{p}"),
-            // Resolution failed: passed through unchanged, as the nanny does.
-            (None, _) => s.to_string(),
+    let (ip, port) = match parse_nameserver_entry(s, true) {
+        Ok(Nameserver::Ip { ip, port }) => (ip, port),
+        Ok(Nameserver::Host { name, port }) => match resolved(&name) {
+            Some(ip) => (ip, port),
+            None => return s.to_string(),
         },
-        None => s.to_string(),
+        Err(_) => return s.to_string(),
+    };
+    match (ip, port) {
+        (ip, None) => ip.to_string(),
+        (IpAddr::V6(ip), Some(p)) => format!("[{ip}]#{p}"),
+        (IpAddr::V4(ip), Some(p)) => format!("{ip}#{p}"),
     }
 }
 
@@ -348,7 +175,6 @@ mod tests {
     fn empty_config() {
         let c = parse_config(&files(&[])).unwrap();
         assert_eq!(with_base(&c), vec!["--abc"]);
-        assert_eq!(version_of(&files(&[])), "");
     }
 
     #[test]
@@ -400,7 +226,7 @@ mod tests {
         );
         let c = parse_config(&files(&[(
             "upstreamNameservers",
-            r#"["2001:db8:1::1","[2001:db8:2::2]","[2001:db8:3::3]:53"]"#,
+            r#"["2001:db8:1::1","[2001:db8:3::3]:53"]"#,
         )]))
         .unwrap();
         assert_eq!(
@@ -409,12 +235,14 @@ mod tests {
                 "--server",
                 "2001:db8:1::1",
                 "--server",
-                "[2001:db8:2::2]",
-                "--server",
                 "[2001:db8:3::3]#53",
                 "--no-resolv"
             ]
         );
+        // `[v6]` without a port is not `net.SplitHostPort` syntax: the legacy Validate (shared
+        // with kubedns) rejects it.
+        let bracketed = r#"["[2001:db8:2::2]"]"#;
+        assert!(parse_config(&files(&[("upstreamNameservers", bracketed)])).is_err());
     }
 
     #[test]
@@ -451,22 +279,5 @@ mod tests {
             parse_config(&files(&[("federations", "abc=def")])).unwrap(),
             NannyConfig::default()
         );
-    }
-
-    #[test]
-    fn dir_version_semantics() {
-        let d = tempfile::tempdir().unwrap();
-        assert_eq!(read_dir(d.path()).unwrap().version, "");
-        std::fs::write(d.path().join("stubDomains"), "{}").unwrap();
-        std::fs::write(d.path().join(".hidden"), "x").unwrap();
-        std::fs::create_dir(d.path().join("..data")).unwrap();
-        let s1 = read_dir(d.path()).unwrap();
-        assert_eq!(s1.files.len(), 1);
-        assert_eq!(s1.version, version_of(&s1.files));
-        assert_eq!(s1.version.len(), 64);
-        assert_eq!(read_dir(d.path()).unwrap().version, s1.version);
-        std::fs::write(d.path().join("stubDomains"), "{ }").unwrap();
-        assert_ne!(read_dir(d.path()).unwrap().version, s1.version);
-        assert_eq!(read_dir(&d.path().join("missing")).unwrap().version, "");
     }
 }

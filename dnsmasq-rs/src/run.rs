@@ -1,240 +1,40 @@
-//! Wiring: building a [`Config`] from argument lists, the reload loop (ConfigMap directory in
-//! the nanny dialect, resolv.conf changes in both), SIGUSR1 / `-logInterval` statistics, the
-//! optional Prometheus endpoint, `run` which serves pre-bound sockets until cancelled and then
-//! drains, and the signal side of graceful shutdown (house style A6.9, threat B4 row 27):
+//! Serving: binding the listening sockets ([`bind_sockets`], policy in [`serverkit::net`]),
+//! [`start`] (everything `main` does once the configuration is known) and [`run`], which
+//! serves pre-bound sockets until cancelled and then drains. Graceful shutdown follows
+//! [`serverkit::lifecycle`] (house style A6.9, threat B4 row 27):
 //!
 //! 1. SIGTERM or SIGINT: keep answering for the lame-duck period (`--lame-duck`), because
 //!    kube-proxy and clients keep sending to the pod until its endpoint removal propagates
 //!    (a second signal ends the period early);
 //! 2. cancel the serving token: UDP workers and TCP accept loops stop;
-//! 3. `run` drains in-flight upstream resolutions and open TCP connections within
+//! 3. [`run`] drains in-flight upstream resolutions and open TCP connections within
 //!    `--drain-timeout`;
 //! 4. `main` exits 0.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+pub use serverkit::lifecycle::Drain;
+use serverkit::lifecycle::{self, Shutdown};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::engine::Engine;
-use crate::flags::{self, FlagError, NannyFlags};
-use crate::nanny::{self, NameResolver};
+use crate::flags::Invocation;
+use crate::nanny::SystemResolver;
+use crate::observe::{serve_metrics, stats_logger};
+use crate::reload::{Reloader, parse_kubedns_server, reload_loop};
 use crate::server::{self, TcpLimits};
+use crate::upstream::RealTransport;
 
-/// How often resolv.conf is checked for changes.
-pub const RESOLV_POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Reads a file from the real filesystem.
-pub fn read_fs(p: &Path) -> std::io::Result<String> {
-    std::fs::read_to_string(p)
-}
-
-/// Parses dnsmasq arguments (plus conf files) and builds the configuration.
-pub fn build_config(
-    args: &[String],
-    default_conf: Option<&Path>,
-) -> Result<(Config, Vec<String>), ConfigError> {
-    let opts = flags::parse_dnsmasq(args, &read_fs, default_conf)?;
-    Config::build(&opts, &read_fs)
-}
-
-/// Keeps the configuration in step with the ConfigMap directory and resolv.conf.
-pub struct Reloader {
-    pub base_args: Vec<String>,
-    pub default_conf: Option<std::path::PathBuf>,
-    pub nanny: Option<NannyFlags>,
-    pub resolver: Arc<dyn NameResolver>,
-    version: Option<String>,
-    bad_version: Option<String>,
-    generated: Vec<String>,
-    resolv_text: Option<String>,
-    warned: std::collections::HashSet<String>,
-}
-
-impl Reloader {
-    pub fn new(
-        base_args: Vec<String>,
-        default_conf: Option<std::path::PathBuf>,
-        nanny: Option<NannyFlags>,
-        resolver: Arc<dyn NameResolver>,
-    ) -> Reloader {
-        Reloader {
-            base_args,
-            default_conf,
-            nanny,
-            resolver,
-            version: None,
-            bad_version: None,
-            generated: Vec::new(),
-            resolv_text: None,
-            warned: std::collections::HashSet::new(),
-        }
-    }
-
-    /// The full dnsmasq argument list currently in force.
-    /// Marks warnings as already logged (the startup configuration logs its own).
-    pub fn mark_warned(&mut self, warnings: &[String]) {
-        self.warned.extend(warnings.iter().cloned());
-    }
-
-    pub fn args(&self) -> Vec<String> {
-        let mut a = self.base_args.clone();
-        a.extend(self.generated.iter().cloned());
-        a
-    }
-
-    /// One poll. Returns a new configuration when something changed and it is valid.
-    pub async fn poll(&mut self, current: &Config) -> Option<Config> {
-        let mut candidate: Option<(String, Vec<String>)> = None;
-        if let Some(n) = &self.nanny {
-            match nanny::read_dir(&n.config_dir) {
-                Ok(snap)
-                    if Some(&snap.version) != self.version.as_ref()
-                        && Some(&snap.version) != self.bad_version.as_ref() =>
-                {
-                    match nanny::parse_config(&snap.files) {
-                        Ok(nc) => {
-                            let resolved = nanny::resolve_all(&nc, &*self.resolver).await;
-                            let generated =
-                                nanny::translate(&nc, &|name| resolved.get(name).copied());
-                            candidate = Some((snap.version, generated));
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "invalid kube-dns ConfigMap; keeping the last good configuration");
-                            self.bad_version = Some(snap.version);
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "cannot read config dir"),
-            }
-        }
-        let mut resolv_changed = false;
-        if !current.no_resolv && current.poll_resolv {
-            let text = read_fs(&current.resolv_file).ok();
-            if self.resolv_text.is_some() && text != self.resolv_text {
-                tracing::info!(file = %current.resolv_file.display(), "resolv file changed");
-                resolv_changed = true;
-            }
-            self.resolv_text = text;
-        }
-        if candidate.is_none() && !resolv_changed {
-            return None;
-        }
-        let mut args = self.base_args.clone();
-        match &candidate {
-            Some((_, generated)) => args.extend(generated.iter().cloned()),
-            None => args.extend(self.generated.iter().cloned()),
-        }
-        match build_config(&args, self.default_conf.as_deref()) {
-            Ok((cfg, warnings)) => {
-                for w in warnings {
-                    if self.warned.insert(w.clone()) {
-                        tracing::warn!("{w}");
-                    }
-                }
-                if let Some((version, generated)) = candidate {
-                    tracing::info!(%version, args = ?generated, "applying kube-dns ConfigMap");
-                    self.version = Some(version);
-                    self.generated = generated;
-                    self.bad_version = None;
-                }
-                (cfg != *current).then_some(cfg)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "configuration from the ConfigMap is invalid; keeping the last good one");
-                if let Some((version, _)) = candidate {
-                    self.bad_version = Some(version);
-                }
-                None
-            }
-        }
-    }
-}
-
-/// Periodically polls; applies new configurations to `engine`.
-pub async fn reload_loop(engine: Arc<Engine>, mut reloader: Reloader, cancel: CancellationToken) {
-    let sync = reloader.nanny.as_ref().map_or(RESOLV_POLL_INTERVAL, |n| {
-        n.sync_interval.max(Duration::from_millis(10))
-    });
-    let period = sync.min(RESOLV_POLL_INTERVAL);
-    let mut next_dir = tokio::time::Instant::now();
-    loop {
-        let cur = engine.config();
-        let due = tokio::time::Instant::now() >= next_dir;
-        let saved = reloader.nanny.clone();
-        if !due {
-            reloader.nanny = None; // only resolv.conf this round
-        }
-        let new = reloader.poll(&cur).await;
-        reloader.nanny = saved;
-        if due {
-            next_dir = tokio::time::Instant::now() + sync;
-        }
-        if let Some(cfg) = new {
-            engine.apply_config(cfg);
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(period) => {}
-        }
-    }
-}
-
-/// Logs statistics on SIGUSR1 and every `log_interval` (if non-zero).
-pub async fn stats_logger(engine: Arc<Engine>, log_interval: Duration, cancel: CancellationToken) {
-    let mut usr1 =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
-    loop {
-        let tick = async {
-            if log_interval.is_zero() {
-                std::future::pending::<()>().await
-            } else {
-                tokio::time::sleep(log_interval).await
-            }
-        };
-        let sig = async {
-            match usr1.as_mut() {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick => {}
-            _ = sig => {}
-        }
-        let cfg = engine.config();
-        tracing::info!(
-            "{}",
-            engine
-                .stats()
-                .log_line(engine.cache().capacity(), &cfg.all_upstreams())
-        );
-    }
-}
-
-/// Serves `/metrics` (Prometheus text) on a pre-bound listener.
-pub async fn serve_metrics(engine: Arc<Engine>, listener: TcpListener, cancel: CancellationToken) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let engine = Arc::clone(&engine);
-            async move { engine.stats().prometheus(engine.cache().capacity()) }
-        }),
-    );
-    let _ = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await;
-}
+/// kubedns address when `-kubednsServer` is not given (the nanny's default).
+pub const DEFAULT_KUBEDNS_SERVER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 10053);
 
 /// Pre-bound sockets for [`run`].
 pub struct Sockets {
@@ -242,15 +42,6 @@ pub struct Sockets {
     pub udp: Vec<std::net::UdpSocket>,
     pub tcp: Vec<TcpListener>,
     pub metrics: Option<TcpListener>,
-}
-
-/// Outcome of the drain after cancellation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drain {
-    /// Every listener stopped and all in-flight work finished within the deadline.
-    Complete,
-    /// The deadline passed first; the remaining work is abandoned.
-    TimedOut,
 }
 
 /// Serves until `cancel` fires, then stops accepting (UDP workers, TCP accept loops, the
@@ -270,16 +61,17 @@ pub async fn run(
         max_connections: engine.config().tcp_max_connections,
         ..TcpLimits::default()
     };
-    let rt = tokio::runtime::Handle::current();
     for s in sockets.udp {
-        let (engine, rt, cancel) = (Arc::clone(&engine), rt.clone(), cancel.clone());
+        let (engine, cancel) = (Arc::clone(&engine), cancel.clone());
         let tracker = tracker.clone();
-        tasks.spawn_blocking(move || server::serve_udp_blocking(engine, s, rt, tracker, cancel));
+        tasks.spawn_blocking(move || server::serve_udp_blocking(engine, s, tracker, cancel));
     }
+    let permits = limits.connection_permits();
     for l in sockets.tcp {
         tasks.spawn(server::serve_tcp(
             Arc::clone(&engine),
             l,
+            Arc::clone(&permits),
             limits,
             tracker.clone(),
             cancel.clone(),
@@ -306,227 +98,114 @@ pub async fn run(
         }
     }
     cancel.cancel();
-    tracing::info!(
-        ?drain_timeout,
-        in_flight = tracker.len(),
-        "stopped accepting queries; draining"
-    );
+    tracing::info!(in_flight = tracker.len(), "stopped accepting queries");
     tracker.close();
     let drained = async {
         while tasks.join_next().await.is_some() {}
         tracker.wait().await;
     };
-    match tokio::time::timeout(drain_timeout, drained).await {
-        Ok(()) => {
-            tracing::info!("drained");
-            Drain::Complete
-        }
-        Err(_) => {
-            tracing::warn!(
-                ?drain_timeout,
-                in_flight = tracker.len(),
-                "drain deadline passed; exiting with work in flight"
-            );
-            Drain::TimedOut
-        }
+    let drain = lifecycle::drain(drained, drain_timeout).await;
+    if drain == Drain::TimedOut {
+        tracing::warn!(in_flight = tracker.len(), "abandoned in-flight work");
     }
+    drain
 }
 
-/// Forwards SIGTERM and SIGINT, by name, into a channel (Kubernetes stops a pod with
-/// SIGTERM; SIGINT is Ctrl-C). Handlers are installed before this returns, so a signal
-/// arriving at any later moment is seen.
-pub fn shutdown_signals() -> std::io::Result<mpsc::UnboundedReceiver<&'static str>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let name = tokio::select! {
-                Some(()) = term.recv() => "SIGTERM",
-                Some(()) = int.recv() => "SIGINT",
-                else => return,
-            };
-            if tx.send(name).is_err() {
-                return;
+/// Binds the DNS sockets (`workers` UDP sockets and one TCP listener per listen address, or
+/// on all addresses without `--listen-address`; none with `--port=0`) and the metrics port.
+pub async fn bind_sockets(cfg: &Config, workers: usize) -> anyhow::Result<Sockets> {
+    let mut sockets = Sockets {
+        udp: Vec::new(),
+        tcp: Vec::new(),
+        metrics: None,
+    };
+    let mut bound = Vec::new();
+    if cfg.port != 0 && cfg.listen_addresses.is_empty() {
+        bound.push(
+            serverkit::net::bind_dns_wildcard(cfg.port, workers, server::UDP_SO_RCVBUF)
+                .with_context(|| format!("cannot bind port {}", cfg.port))?,
+        );
+    } else if cfg.port != 0 {
+        for ip in &cfg.listen_addresses {
+            let addr = SocketAddr::new(*ip, cfg.port);
+            bound.push(
+                serverkit::net::bind_dns(addr, workers, server::UDP_SO_RCVBUF)
+                    .with_context(|| format!("cannot bind {addr}"))?,
+            );
+        }
+    }
+    for (udp, tcp) in bound {
+        tracing::info!(addr = ?tcp.local_addr().ok(), workers, "listening");
+        sockets.udp.extend(udp);
+        sockets.tcp.push(TcpListener::from_std(tcp)?);
+    }
+    if let Some(m) = cfg.metrics_address {
+        let l = TcpListener::bind(m).await;
+        sockets.metrics = Some(l.with_context(|| format!("cannot bind metrics {m}"))?);
+    }
+    Ok(sockets)
+}
+
+/// Everything after flag parsing: signal handlers first (a SIGTERM during startup is not
+/// lost), sockets, the engine, the first ConfigMap read (before serving, as the nanny read it
+/// before starting dnsmasq), then [`run`] until the lame-duck period after a signal ends.
+pub async fn start(
+    inv: Invocation,
+    cfg: Config,
+    warnings: Vec<String>,
+    workers: usize,
+    default_conf: PathBuf,
+) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
+    lifecycle::watch_signals(&shutdown).context("cannot install signal handlers")?;
+    if let Some(user) = cfg.user.as_deref().filter(|u| *u != "root") {
+        tracing::warn!(%user, "--user accepted; dnsmasq-rs does not change user (run the container as the desired UID)");
+    }
+    let sockets = bind_sockets(&cfg, workers).await?;
+    let transport = Arc::new(RealTransport);
+    let engine = Engine::new(cfg, transport.clone());
+    let nanny = inv.nanny.as_ref();
+    let kubedns_server = nanny
+        .and_then(|n| parse_kubedns_server(&n.kubedns_server))
+        .unwrap_or(DEFAULT_KUBEDNS_SERVER);
+    let resolver = Arc::new(SystemResolver {
+        kubedns_server,
+        transport,
+    });
+    let mut reloader = Reloader::new(
+        inv.dnsmasq_args.clone(),
+        Some(default_conf),
+        inv.nanny.clone(),
+        resolver,
+    );
+    reloader.mark_warned(&warnings);
+    if let Some(new) = reloader.poll(&engine.config()).await {
+        engine.apply_config(new);
+    }
+    let log_interval = nanny.map_or(Duration::ZERO, |n| n.log_interval);
+    let cfg = engine.config();
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let (cancel, lame_duck) = (cancel.clone(), cfg.lame_duck);
+        async move {
+            tokio::select! {
+                _ = shutdown.requested() => lifecycle::lame_duck(&shutdown, lame_duck).await,
+                // Serving ended on its own (a listener failed): nothing to wait for.
+                _ = cancel.cancelled() => {}
             }
+            cancel.cancel();
         }
     });
-    Ok(rx)
-}
-
-/// The signal side of graceful shutdown: waits for the first signal on `signals`, keeps
-/// serving for `lame_duck` (cut short by a second signal), then cancels `serving`.
-/// Returns at once, cancelling `serving`, if the signal source goes away.
-pub async fn lame_duck_then_stop(
-    mut signals: mpsc::UnboundedReceiver<&'static str>,
-    lame_duck: Duration,
-    serving: CancellationToken,
-) {
-    let first = tokio::select! {
-        s = signals.recv() => s,
-        _ = serving.cancelled() => return,
-    };
-    if let Some(sig) = first
-        && !lame_duck.is_zero()
-    {
-        tracing::info!(
-            signal = sig,
-            ?lame_duck,
-            "shutting down: still answering during the lame-duck period"
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(lame_duck) => {}
-            Some(again) = signals.recv() => {
-                tracing::info!(signal = again, "second signal: ending the lame-duck period");
-            }
-            _ = serving.cancelled() => {}
-        }
-    } else if let Some(sig) = first {
-        tracing::info!(signal = sig, "shutting down");
-    }
-    serving.cancel();
-}
-
-/// Error type for `main`: flag problems exit with status 2.
-pub fn is_usage_error(e: &ConfigError) -> bool {
-    matches!(
-        e,
-        ConfigError::Flag(FlagError::Unknown(_)) | ConfigError::Flag(_)
+    let reloader = Some(reloader);
+    run(
+        engine,
+        sockets,
+        reloader,
+        log_interval,
+        cfg.drain_timeout,
+        cancel,
     )
-}
-
-/// Parses the kubedns server flag (`ip:port`, default port 53).
-pub fn parse_kubedns_server(s: &str) -> Option<SocketAddr> {
-    s.parse().ok().or_else(|| {
-        s.parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, 53))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn lame_duck_keeps_serving_then_cancels() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let serving = CancellationToken::new();
-        let seq = tokio::spawn(lame_duck_then_stop(
-            rx,
-            Duration::from_secs(5),
-            serving.clone(),
-        ));
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        assert!(!serving.is_cancelled(), "no signal, no shutdown");
-        let start = tokio::time::Instant::now();
-        tx.send("SIGTERM").unwrap();
-        tokio::time::sleep(Duration::from_millis(4900)).await;
-        assert!(
-            !serving.is_cancelled(),
-            "still serving in the lame-duck period"
-        );
-        serving.cancelled().await;
-        assert_eq!(start.elapsed(), Duration::from_secs(5));
-        seq.await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn second_signal_or_zero_period_stops_at_once() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let serving = CancellationToken::new();
-        let seq = tokio::spawn(lame_duck_then_stop(
-            rx,
-            Duration::from_secs(5),
-            serving.clone(),
-        ));
-        tx.send("SIGTERM").unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        assert!(!serving.is_cancelled());
-        let start = tokio::time::Instant::now();
-        tx.send("SIGINT").unwrap();
-        serving.cancelled().await;
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        seq.await.unwrap();
-
-        let (tx, rx) = mpsc::unbounded_channel();
-        let serving = CancellationToken::new();
-        let seq = tokio::spawn(lame_duck_then_stop(rx, Duration::ZERO, serving.clone()));
-        let start = tokio::time::Instant::now();
-        tx.send("SIGTERM").unwrap();
-        serving.cancelled().await;
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        seq.await.unwrap();
-    }
-
-    struct NoResolve;
-    impl NameResolver for NoResolve {
-        fn resolve(&self, _: &str) -> futures::future::BoxFuture<'_, Option<std::net::IpAddr>> {
-            Box::pin(async { None })
-        }
-    }
-
-    #[tokio::test]
-    async fn reloader_applies_valid_and_keeps_last_good() {
-        let dir = tempfile::tempdir().unwrap();
-        let base: Vec<String> = ["--no-hosts", "--no-resolv", "--server=127.0.0.1#10053"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let nanny = NannyFlags {
-            config_dir: dir.path().to_path_buf(),
-            ..NannyFlags::default()
-        };
-        let mut r = Reloader::new(base.clone(), None, Some(nanny), Arc::new(NoResolve));
-        let (cur, _) = build_config(&base, None).unwrap();
-        // Empty dir: same configuration, nothing to apply.
-        assert!(r.poll(&cur).await.is_none());
-        std::fs::write(dir.path().join("upstreamNameservers"), r#"["5.6.7.8"]"#).unwrap();
-        let next = r.poll(&cur).await.expect("applied");
-        assert_eq!(
-            next.default_servers,
-            vec![
-                "127.0.0.1:10053".parse().unwrap(),
-                "5.6.7.8:53".parse().unwrap()
-            ]
-        );
-        assert!(r.poll(&next).await.is_none(), "unchanged version");
-        // Garbage, then an unresolvable stub nameserver name: both rejected.
-        std::fs::write(dir.path().join("upstreamNameservers"), "garbage").unwrap();
-        assert!(r.poll(&next).await.is_none());
-        std::fs::write(dir.path().join("upstreamNameservers"), r#"["5.6.7.8"]"#).unwrap();
-        std::fs::write(
-            dir.path().join("stubDomains"),
-            r#"{"acme.local":["ns.example.invalid"]}"#,
-        )
-        .unwrap();
-        assert!(r.poll(&next).await.is_none());
-        assert!(r.args().iter().any(|a| a == "5.6.7.8"));
-        std::fs::write(
-            dir.path().join("stubDomains"),
-            r#"{"acme.local":["1.2.3.4"]}"#,
-        )
-        .unwrap();
-        let last = r.poll(&next).await.expect("applied");
-        assert!(last.domains.contains_key("acme.local"));
-    }
-
-    #[tokio::test]
-    async fn resolv_file_changes_are_picked_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let resolv = dir.path().join("resolv.conf");
-        std::fs::write(&resolv, "nameserver 10.0.0.1\n").unwrap();
-        let base = vec![
-            "--no-hosts".to_string(),
-            format!("--resolv-file={}", resolv.display()),
-        ];
-        let mut r = Reloader::new(base.clone(), None, None, Arc::new(NoResolve));
-        let (cur, _) = build_config(&base, None).unwrap();
-        assert_eq!(cur.default_servers, vec!["10.0.0.1:53".parse().unwrap()]);
-        assert!(r.poll(&cur).await.is_none(), "first poll records the file");
-        std::fs::write(&resolv, "nameserver 10.0.0.2\n").unwrap();
-        let next = r.poll(&cur).await.expect("changed");
-        assert_eq!(next.default_servers, vec!["10.0.0.2:53".parse().unwrap()]);
-    }
+    .await;
+    tracing::info!("exiting");
+    Ok(())
 }

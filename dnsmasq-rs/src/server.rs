@@ -1,11 +1,11 @@
 //! Socket loops: UDP workers (one SO_REUSEPORT socket each) and the TCP server.
 //!
-//! Owns: binding helpers, the UDP workers (one OS thread per socket blocked in `recvfrom`;
+//! Owns: the UDP workers (one OS thread per socket blocked in `recvfrom`;
 //! cache hits are answered inline with reused buffers — no task spawn, no allocation; misses
-//! become tasks on the worker's own current-thread runtime, so a miss never changes thread),
-//! and TCP serving with
-//! RFC 7766 length framing, pipelining (queries handled concurrently, answers matched by ID),
-//! an idle timeout, a connection cap and a per-connection query cap.
+//! become tasks on the worker's own current-thread runtime, so a miss never changes thread).
+//! TCP serving (RFC 7766 framing, concurrent pipelining, idle timeout, connection and
+//! per-connection query caps) is the shared loop of [`serverkit::serve`], re-exported here;
+//! the engine plugs in as its [`StreamHandler`].
 //!
 //! Shutdown: every loop stops accepting once its `CancellationToken` fires (UDP workers within
 //! [`UDP_CANCEL_POLL`], thanks to a socket read timeout). Work already accepted — UDP misses
@@ -19,59 +19,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
-use tokio::net::TcpListener;
-use tokio::sync::{Mutex, Semaphore};
-use tokio::task::JoinSet;
+use serverkit::serve::StreamHandler;
+pub use serverkit::serve::{TcpLimits, serve_stream, serve_tcp};
+use tokio::io::Interest;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine::{Engine, Step};
-use crate::wire;
 
 /// Receive buffer for client datagrams (EDNS clients may send up to this).
 pub const UDP_RECV_BUF: usize = 4096;
-/// A TCP connection with no complete query for this long is closed (B4 row 17).
-pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Queries answered on one TCP connection before it is closed (dnsmasq closes after ~100).
-pub const TCP_MAX_QUERIES_PER_CONN: usize = 100;
-/// Socket receive buffer requested for UDP workers.
+/// Socket receive buffer requested for UDP workers (binding: [`serverkit::net`]).
 pub const UDP_SO_RCVBUF: usize = 4 << 20;
-
-/// Binds `n` UDP sockets to `addr` with SO_REUSEPORT (the kernel spreads clients over them).
-/// With port 0 the first socket picks the port and the others join it.
-pub fn bind_udp_workers(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::UdpSocket>> {
-    let mut out = Vec::with_capacity(n.max(1));
-    let mut addr = addr;
-    for _ in 0..n.max(1) {
-        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        if addr.is_ipv6() {
-            s.set_only_v6(true)?;
-        }
-        s.set_reuse_port(true)?;
-        let _ = s.set_recv_buffer_size(UDP_SO_RCVBUF);
-        s.set_nonblocking(true)?;
-        s.bind(&addr.into())?;
-        let std_sock: std::net::UdpSocket = s.into();
-        addr = std_sock.local_addr()?;
-        out.push(std_sock);
-    }
-    Ok(out)
-}
-
-/// Binds a TCP listener (non-blocking, SO_REUSEADDR).
-pub fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(1024)?;
-    Ok(s.into())
-}
 
 /// How often a blocked UDP worker checks for cancellation.
 pub const UDP_CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -94,12 +53,10 @@ fn send_nonblocking(sock: &std::net::UdpSocket, buf: &[u8], dst: SocketAddr) {
 /// flight, the worker waits for client datagrams and upstream replies together (epoll via the
 /// runtime) and reads the client socket in non-blocking mode. Misses are tracked by `tracker`
 /// so `run` can drain them; after `cancel` the worker stops reading and keeps driving its
-/// misses until they finish (at most `--drain-timeout`, the bound `run` uses). `_rt` is the shared runtime, no
-/// longer used by the UDP path (kept for the caller's signature).
+/// misses until they finish (at most `--drain-timeout`, the bound `run` uses).
 pub fn serve_udp_blocking(
     engine: Arc<Engine>,
     sock: std::net::UdpSocket,
-    _rt: tokio::runtime::Handle,
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
@@ -188,7 +145,7 @@ async fn udp_loop(
                 continue;
             }
         };
-        if !wire::answerable_source(src) {
+        if !serverkit::net::answerable_source(src) {
             continue;
         }
         let pkt = buf.get(..n).unwrap_or(&[]);
@@ -220,113 +177,12 @@ async fn udp_loop(
     }
 }
 
-/// TCP limits.
-#[derive(Debug, Clone, Copy)]
-pub struct TcpLimits {
-    pub max_connections: usize,
-    pub idle_timeout: Duration,
-    pub max_queries: usize,
-}
-
-impl Default for TcpLimits {
-    fn default() -> Self {
-        TcpLimits {
-            max_connections: crate::config::DEFAULT_TCP_MAX_CONNECTIONS,
-            idle_timeout: TCP_IDLE_TIMEOUT,
-            max_queries: TCP_MAX_QUERIES_PER_CONN,
-        }
+/// Queries over TCP go through the one framing loop of [`serverkit::serve`].
+impl StreamHandler for Engine {
+    async fn answer(self: Arc<Self>, query: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(512);
+        self.handle(&query, peer, false, &mut out)
+            .await
+            .then_some(out)
     }
-}
-
-/// Accept loop; connections beyond the cap are closed at once. Returns (dropping the
-/// listener) when `cancel` fires; connections are spawned on `tracker` and wind down on their
-/// own (see the module header).
-pub async fn serve_tcp(
-    engine: Arc<Engine>,
-    listener: TcpListener,
-    limits: TcpLimits,
-    tracker: TaskTracker,
-    cancel: CancellationToken,
-) {
-    let sem = Arc::new(Semaphore::new(limits.max_connections));
-    loop {
-        let (stream, src) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::debug!(error = %e, "tcp accept error");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = Arc::clone(&sem).try_acquire_owned() else {
-            tracing::debug!(%src, "tcp connection cap reached; closing");
-            drop(stream);
-            continue;
-        };
-        let engine = Arc::clone(&engine);
-        let cancel = cancel.clone();
-        let _ = stream.set_nodelay(true);
-        tracker.spawn(async move {
-            serve_stream(engine, stream, src, limits, cancel).await;
-            drop(permit);
-        });
-    }
-}
-
-/// One TCP connection's framing loop (RFC 1035 §4.2.2, RFC 7766 §6.2.1): length-prefixed
-/// queries, answered concurrently (pipelining; replies matched by ID), up to
-/// `limits.max_queries`; closed on EOF, a prefix shorter than a header, a short read or the
-/// idle timeout. After `cancel`, no further query is read; those already read are answered
-/// before the connection is closed. Generic over the stream so the framer is testable and
-/// fuzzable without sockets.
-pub async fn serve_stream<S>(
-    engine: Arc<Engine>,
-    stream: S,
-    src: SocketAddr,
-    limits: TcpLimits,
-    cancel: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (mut rd, wr) = tokio::io::split(stream);
-    let wr = Arc::new(Mutex::new(wr));
-    let mut tasks = JoinSet::new();
-    for _ in 0..limits.max_queries {
-        let read_len = tokio::time::timeout(limits.idle_timeout, rd.read_u16());
-        let len = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => break,
-            r = read_len => match r {
-                Ok(Ok(len)) => len,
-                _ => break,
-            },
-        };
-        if (len as usize) < crate::wire::HEADER_LEN {
-            break; // bad framing: close
-        }
-        let mut pkt = vec![0u8; len as usize];
-        let Ok(Ok(_)) = tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut pkt)).await
-        else {
-            break;
-        };
-        let engine = Arc::clone(&engine);
-        let wr = Arc::clone(&wr);
-        tasks.spawn(async move {
-            let mut out = Vec::with_capacity(512);
-            if engine.handle(&pkt, src, false, &mut out).await {
-                let Ok(len) = u16::try_from(out.len()) else {
-                    return;
-                };
-                let mut framed = Vec::with_capacity(out.len() + 2);
-                framed.extend_from_slice(&len.to_be_bytes());
-                framed.extend_from_slice(&out);
-                let _ = wr.lock().await.write_all(&framed).await;
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
-    let _ = wr.lock().await.shutdown().await;
 }

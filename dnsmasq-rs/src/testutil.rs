@@ -1,5 +1,6 @@
 //! Message builders for tests (unit, scenario harness and end-to-end), built with hickory-proto.
-//! Not used by the server itself.
+//! Compiled only for this crate's unit tests and with the `test-support` feature (which the
+//! integration tests enable through a dev-dependency on this crate); never in the binary.
 
 use std::net::Ipv4Addr;
 

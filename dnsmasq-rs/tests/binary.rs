@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use dnsmasq_rs::testutil::*;
@@ -13,13 +13,7 @@ use dnsmasq_rs::wire;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsmasq-rs");
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use serverkit::process::ChildGuard as Proc;
 
 fn free_port() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -111,30 +105,10 @@ fn nanny_manifest_argv_serves_and_stops_cleanly() {
         4,
     );
     assert_eq!(answer_txt(&ask(port, &chaos).unwrap()), ["1000"]);
-    let pid = p.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-USR1", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(p.signal("USR1"));
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut status = None;
-    for _ in 0..100 {
-        if let Some(s) = p.0.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(p.signal("TERM"));
+    let status = p.wait_timeout(Duration::from_secs(5));
     assert_eq!(status.expect("exited after SIGTERM").code(), Some(0));
     let mut err = String::new();
     p.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
@@ -194,15 +168,8 @@ fn sigterm_lame_duck_then_drain_and_exit_0() {
     assert_eq!(answer_ips(&wait_answers(port, &q)), five);
     // An idle TCP connection must not hold up the exit (its idle timeout is 10 s).
     let _idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let pid = p.0.id().to_string();
     let t0 = std::time::Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(p.signal("TERM"));
     // Lame duck: UDP and TCP still answered right after SIGTERM and half-way through.
     assert_eq!(
         answer_ips(&ask(port, &q).expect("answered after SIGTERM")),
@@ -222,16 +189,9 @@ fn sigterm_lame_duck_then_drain_and_exit_0() {
         five
     );
     let deadline = LAME_DUCK + DRAIN + Duration::from_secs(2);
-    let status = loop {
-        if let Some(s) = p.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < deadline,
-            "no exit within {deadline:?} of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = p
+        .wait_timeout(deadline.saturating_sub(t0.elapsed()))
+        .unwrap_or_else(|| panic!("no exit within {deadline:?} of SIGTERM"));
     assert_eq!(status.code(), Some(0));
     std::net::UdpSocket::bind(("127.0.0.1", port)).expect("UDP port free after exit");
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("TCP port free after exit");

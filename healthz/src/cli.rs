@@ -5,6 +5,7 @@
 //! [`crate::sidecar::options`] and [`crate::exec::options`].
 
 use crate::{Config, exec, sidecar};
+use serverkit::flags::{GLOG_FLAGS, GlogKind};
 
 /// A command-line error; `main` prints it on one line and exits 2.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,23 +41,17 @@ pub enum Dialect {
     Exec,
 }
 
-/// glog/klog flags accepted (and, except `v`, ignored) by the sidecar dialect.
-pub const GLOG_FLAGS: &[(&str, Kind)] = &[
-    ("v", Kind::Value),
-    ("vmodule", Kind::Value),
-    ("log-dir", Kind::Value),
-    ("log-file", Kind::Value),
-    ("log-file-max-size", Kind::Value),
-    ("log-backtrace-at", Kind::Value),
-    ("stderrthreshold", Kind::Value),
-    ("log-flush-frequency", Kind::Value),
-    ("logtostderr", Kind::Bool),
-    ("alsologtostderr", Kind::Bool),
-    ("skip-headers", Kind::Bool),
-    ("skip-log-headers", Kind::Bool),
-    ("add-dir-header", Kind::Bool),
-    ("one-output", Kind::Bool),
-];
+/// The glog/klog flags ([`serverkit::flags::GLOG_FLAGS`]) as flag definitions: accepted by
+/// both dialects and, except `v`, ignored.
+pub fn glog_defs() -> impl Iterator<Item = (&'static str, Kind)> {
+    GLOG_FLAGS.iter().map(|g| {
+        let kind = match g.kind {
+            GlogKind::Bool => Kind::Bool,
+            GlogKind::Int | GlogKind::Str | GlogKind::Duration => Kind::Value,
+        };
+        (g.name, kind)
+    })
+}
 
 /// Parses the process arguments (`argv0` is used only as a dialect hint: a binary or
 /// symlink named `exechealthz*` defaults to the exechealthz dialect).

@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use healthz::cli::{Command, parse_args};
 use healthz::{Config, VERSION};
+use serverkit::lifecycle::{self, Shutdown};
 use tokio_util::sync::CancellationToken;
 
 fn main() {
@@ -39,13 +40,7 @@ fn init_tracing(config: &Config) {
         Config::Exec(c) if c.quiet => "warn",
         _ => "info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    serverkit::logging::init(default, None);
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
@@ -71,26 +66,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("bind {host}:{port}"))?;
         tracing::info!(version = VERSION, ?config, "starting healthz");
         let shutdown = CancellationToken::new();
-        // Install handlers before serving so an early SIGTERM is never fatal.
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-        let int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        tokio::spawn(signals(term, int, shutdown.clone()));
+        // Installed before serving so an early SIGTERM is never fatal. healthz has no
+        // lame-duck period: the first signal stops it.
+        lifecycle::watch_signals(&Shutdown::from(shutdown.clone())).context("signal handlers")?;
         healthz::run(config, listener, shutdown).await?;
         tracing::info!("stopped");
         Ok(())
     })
-}
-
-async fn signals(
-    mut term: tokio::signal::unix::Signal,
-    mut int: tokio::signal::unix::Signal,
-    shutdown: CancellationToken,
-) {
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
-        () = shutdown.cancelled() => {}
-    }
-    shutdown.cancel();
 }

@@ -2,21 +2,13 @@
 //! SIGTERM makes a running server exit 0 (both dialects).
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_healthz");
 
-/// Kills and reaps the child on drop so no process is left behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use serverkit::process::ChildGuard as Guard;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -76,21 +68,11 @@ fn sigterm_exits_0(args: &[&str]) {
     });
     rx.recv_timeout(Duration::from_secs(20))
         .expect("server did not start");
-    let pid = guard.0.id().to_string();
-    let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(st.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = guard.0.try_wait().unwrap() {
-            assert_eq!(status.code(), Some(0), "{args:?}");
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(guard.signal("TERM"));
+    let status = guard
+        .wait_timeout(Duration::from_secs(20))
+        .expect("no exit after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{args:?}");
 }
 
 #[test]

@@ -27,7 +27,8 @@ mod go;
 
 pub use flags::usage;
 use flags::{Kind, Spec, lookup};
-pub use go::{expand_env, parse_go_bool, parse_go_duration, parse_go_int};
+pub use go::expand_env;
+pub use serverkit::flags::{parse_go_bool, parse_go_duration, parse_go_int};
 
 /// Default cluster domain (legacy `--domain`).
 pub const DEFAULT_DOMAIN: &str = "cluster.local.";

@@ -6,6 +6,9 @@
 //! (UDP/TCP pipeline with caps, EDNS, metrics) with `forward` for names outside the zone.
 //! `cli` and `config` hold the legacy kube-dns flags and ConfigMap rules; `http` serves
 //! `/readiness`, `/cache`, `/healthz` and metrics; `run` and `lifecycle` tie it together.
+//! What kubedns shares with dnsmasq-rs and healthz lives in `serverkit`: Go flag values and
+//! the glog list, resolv.conf, reverse names, the ConfigMap directory reader, socket binding,
+//! the DNS-over-TCP loop, signals/lame duck/drain and tracing setup.
 
 pub mod answer;
 pub mod chaos;

@@ -1,9 +1,10 @@
-//! Process lifecycle: signals and graceful shutdown (house style A6.9, threat B4 row 27).
+//! Graceful shutdown of kubedns (house style A6.9, threat B4 row 27), built on the shared
+//! [`serverkit::lifecycle`] (signals, lame duck, drain).
 //!
-//! SIGTERM or SIGINT cancels one [`CancellationToken`]. `run` then:
+//! The first SIGTERM or SIGINT requests a [`Shutdown`]. `run` then:
 //! 1. reports not-ready at once (`/readiness` → 503) so endpoints controllers drop the pod;
 //! 2. keeps answering DNS for the lame-duck period (`--lame-duck`, default 5 s), because clients
-//!    and kube-proxy still send traffic while the removal propagates;
+//!    and kube-proxy still send traffic while the removal propagates (a second signal ends it);
 //! 3. stops accepting and drains in-flight DNS work within `--drain-timeout`;
 //! 4. exits 0.
 //!
@@ -12,33 +13,17 @@
 use std::future::Future;
 use std::time::Duration;
 
+use serverkit::lifecycle;
+pub use serverkit::lifecycle::{Drain, Shutdown};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::Readiness;
 
-/// Resolves on the first SIGTERM or SIGINT, returning its name.
-pub async fn shutdown_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
-}
-
-/// Outcome of [`graceful_shutdown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drain {
-    /// In-flight work finished within the deadline.
-    Complete,
-    /// The deadline passed first; remaining work was abandoned.
-    TimedOut,
-}
-
-/// Run the shutdown sequence: not-ready now, serve for `lame_duck`, then cancel `serving` and
-/// wait for `drained` at most `drain_timeout`.
+/// Run the shutdown sequence once `shutdown` is requested: not-ready now, serve for
+/// `lame_duck` (cut short by a second signal), then cancel `serving` and wait for `drained`
+/// at most `drain_timeout`.
 pub async fn graceful_shutdown<F: Future>(
+    shutdown: &Shutdown,
     readiness: &Readiness,
     lame_duck: Duration,
     serving: &CancellationToken,
@@ -46,28 +31,10 @@ pub async fn graceful_shutdown<F: Future>(
     drain_timeout: Duration,
 ) -> Drain {
     readiness.start_draining();
-    if !lame_duck.is_zero() {
-        tracing::info!(
-            ?lame_duck,
-            "shutting down: not ready, still answering DNS during lame-duck period"
-        );
-        tokio::time::sleep(lame_duck).await;
-    }
-    tracing::info!(
-        ?drain_timeout,
-        "lame-duck period over: stopping DNS listeners and draining"
-    );
+    lifecycle::lame_duck(shutdown, lame_duck).await;
+    tracing::info!("lame-duck period over: stopping DNS listeners");
     serving.cancel();
-    match tokio::time::timeout(drain_timeout, drained).await {
-        Ok(_) => Drain::Complete,
-        Err(_) => {
-            tracing::warn!(
-                ?drain_timeout,
-                "drain deadline passed; exiting with work in flight"
-            );
-            Drain::TimedOut
-        }
-    }
+    lifecycle::drain(drained, drain_timeout).await
 }
 
 #[cfg(test)]
@@ -100,6 +67,7 @@ mod tests {
             async move { serving.cancelled().await }
         };
         let r = graceful_shutdown(
+            &Shutdown::new(),
             &readiness,
             Duration::from_secs(5),
             &serving,
@@ -117,6 +85,7 @@ mod tests {
         let readiness = Readiness::new(Store::new("cluster.local."));
         let serving = CancellationToken::new();
         let r = graceful_shutdown(
+            &Shutdown::new(),
             &readiness,
             Duration::ZERO,
             &serving,

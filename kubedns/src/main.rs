@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use kubedns::cli::{self, CliError, Options};
+use kubedns::lifecycle::Shutdown;
 use kubedns::run::{bind_sockets, describe, run};
-use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
@@ -32,13 +32,7 @@ fn main() -> ExitCode {
         println!("{}", cli::version_text(mode));
         return ExitCode::SUCCESS;
     }
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(cli::tracing_filter_for(opts.verbosity)));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    serverkit::logging::init(&cli::tracing_filter_for(opts.verbosity), None);
     if !opts.ignored_args.is_empty() {
         tracing::warn!(args = ?opts.ignored_args, "ignoring positional arguments");
     }
@@ -81,22 +75,8 @@ async fn async_main(opts: Options) -> anyhow::Result<()> {
         metrics = %show(metrics),
         "kubedns listening"
     );
-    let shutdown = CancellationToken::new();
-    let token = shutdown.clone();
-    tokio::spawn(async move {
-        match kubedns::lifecycle::shutdown_signal().await {
-            Ok(sig) => tracing::info!(signal = sig, "shutdown requested"),
-            Err(e) => {
-                tracing::error!(%e, "cannot install signal handlers");
-                return;
-            }
-        }
-        token.cancel();
-        if let Ok(sig) = kubedns::lifecycle::shutdown_signal().await {
-            tracing::warn!(signal = sig, "second signal: exiting immediately");
-            std::process::exit(1);
-        }
-    });
+    let shutdown = Shutdown::new();
+    serverkit::lifecycle::watch_signals(&shutdown).context("cannot install signal handlers")?;
     run(opts, sockets, shutdown).await?;
     Ok(())
 }

@@ -4,13 +4,12 @@
 //! queries get SERVFAIL until the sync), then the HTTP listeners (`/readiness` 503 until
 //! synced), the config source and the watchers. `--initial-sync-timeout` bounds the wait for
 //! the first complete list of Services and endpoints ([`RunError::InitialSyncTimeout`]).
-//! Cancelling `shutdown` runs the graceful sequence of [`crate::lifecycle`].
+//! A requested `shutdown` runs the graceful sequence of [`crate::lifecycle`].
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use kube::Client;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -20,7 +19,7 @@ use crate::cli::{ConfigSource, Options};
 use crate::config::{self, EffectiveConfig};
 use crate::dns::{DnsMetrics, DnsServer, Limits};
 use crate::http::{self, Readiness};
-use crate::lifecycle::{self, Drain};
+use crate::lifecycle::{self, Drain, Shutdown};
 use crate::metrics::Metrics;
 use crate::source::client::{ClientConfigError, client_config};
 use crate::source::{Sources, SyncGate, nodes};
@@ -48,8 +47,6 @@ pub enum RunError {
 
 /// Kernel receive buffer requested for each UDP socket (best effort).
 const UDP_RECV_BUFFER: usize = 4 << 20;
-/// Listen backlog of the TCP sockets.
-const TCP_BACKLOG: i32 = 1024;
 
 /// A listener could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -126,13 +123,9 @@ fn config_sink(
     }
 }
 
-/// Run kubedns until `shutdown` is cancelled (then shut down gracefully and return `Ok`),
+/// Run kubedns until `shutdown` is requested (then shut down gracefully and return `Ok`),
 /// with the API client the flags describe (`--kube-master-url`, `--kubecfg-file`, in-cluster).
-pub async fn run(
-    opts: Options,
-    sockets: Sockets,
-    shutdown: CancellationToken,
-) -> Result<(), RunError> {
+pub async fn run(opts: Options, sockets: Sockets, shutdown: Shutdown) -> Result<(), RunError> {
     let client_cfg = client_config(
         opts.kube_master_url.as_deref(),
         opts.kubecfg_file.as_deref(),
@@ -149,8 +142,9 @@ pub async fn run_with_client(
     opts: Options,
     sockets: Sockets,
     client: Client,
-    shutdown: CancellationToken,
+    shutdown: impl Into<Shutdown>,
 ) -> Result<(), RunError> {
+    let shutdown: Shutdown = shutdown.into();
     let store = Store::with_options(&opts.domain, StoreOptions { ttl: opts.dns_ttl });
     let (ns, sub) = opts.prometheus.as_ref().map_or(("skydns", "skydns"), |p| {
         (p.namespace.as_str(), p.subsystem.as_str())
@@ -242,7 +236,7 @@ pub async fn run_with_client(
     };
     let mut fatal = None;
     tokio::select! {
-        _ = shutdown.cancelled() => {}
+        _ = shutdown.requested() => {}
         _ = gate.wait() => {}
         _ = deadline => {
             if !gate.is_synced() {
@@ -253,7 +247,7 @@ pub async fn run_with_client(
     }
     if fatal.is_none() {
         tokio::select! {
-            _ = shutdown.cancelled() => {}
+            _ = shutdown.requested() => {}
             r = &mut dns_task => fatal = Some(dns_failure(r)),
         }
     }
@@ -266,6 +260,7 @@ pub async fn run_with_client(
 
     // 5. Graceful shutdown.
     let drain = lifecycle::graceful_shutdown(
+        &shutdown,
         &readiness,
         opts.lame_duck,
         &serving,
@@ -339,16 +334,15 @@ pub fn bind_sockets(opts: &Options) -> Result<Sockets, BindError> {
             .unwrap_or(1),
         n => n,
     };
-    let mut udp = Vec::with_capacity(n);
-    let mut addr = dns_addr;
-    for _ in 0..n {
-        let s = bind_udp(addr).map_err(|e| BindError::new(format!("DNS UDP socket {addr}"), e))?;
-        addr = s
-            .local_addr()
-            .map_err(|e| BindError::new("DNS UDP socket".into(), e))?; // port 0: the rest join the port the first one got
-        udp.push(s);
-    }
-    let tcp = bind_tcp(addr).map_err(|e| BindError::new(format!("DNS TCP socket {addr}"), e))?;
+    let what = |kind: &str| format!("DNS {kind} socket {dns_addr}");
+    let (udp, tcp) = serverkit::net::bind_dns(dns_addr, n, UDP_RECV_BUFFER)
+        .map_err(|e| BindError::new(what("UDP/TCP"), e))?;
+    let udp = udp
+        .into_iter()
+        .map(UdpSocket::from_std)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BindError::new(what("UDP"), e))?;
+    let tcp = TcpListener::from_std(tcp).map_err(|e| BindError::new(what("TCP"), e))?;
     let healthz = bind_all(opts.healthz_port)
         .map_err(|e| BindError::new(format!("healthz port {}", opts.healthz_port), e))?;
     let metrics = match &opts.prometheus {
@@ -366,34 +360,9 @@ pub fn bind_sockets(opts: &Options) -> Result<Sockets, BindError> {
     })
 }
 
-fn bind_udp(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(false)?;
-    }
-    let _ = s.set_recv_buffer_size(UDP_RECV_BUFFER);
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    tokio::net::UdpSocket::from_std(s.into())
-}
-
-fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    s.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(false)?;
-    }
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(TCP_BACKLOG)?;
-    tokio::net::TcpListener::from_std(s.into())
-}
-
-/// Bind an HTTP port on all addresses like Go's `:<port>`: dual-stack `[::]`, else `0.0.0.0`.
-fn bind_all(port: u16) -> std::io::Result<tokio::net::TcpListener> {
-    bind_tcp(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port))
-        .or_else(|_| bind_tcp(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port)))
+/// Bind an HTTP port on all addresses like Go's `:<port>` ([`serverkit::net::bind_tcp_all`]).
+fn bind_all(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::from_std(serverkit::net::bind_tcp_all(port)?)
 }
 
 #[cfg(test)]

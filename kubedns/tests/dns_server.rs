@@ -275,8 +275,10 @@ async fn tcp_pipelining_and_limits() {
         ),
     )
     .await;
-    let a = tcp_recv(&mut s).await;
-    let b = tcp_recv(&mut s).await;
+    // Pipelined queries are answered concurrently (RFC 7766 §6.2.1.1): match by ID.
+    let mut ab = [tcp_recv(&mut s).await, tcp_recv(&mut s).await];
+    ab.sort_by_key(|m| m.metadata.id);
+    let [a, b] = ab;
     assert_eq!((a.metadata.id, a.answers.len()), (11, 1));
     assert_eq!(
         (b.metadata.id, b.metadata.response_code),
@@ -655,8 +657,9 @@ async fn forwarding_capacity_overflow_is_immediate_servfail() {
 }
 
 /// The TCP framer without sockets (`dns::serve_stream` over an in-memory duplex): pipelined
-/// queries answered in order, framed garbage → FORMERR, then a prefix shorter than a header
-/// closes the stream — the output is exactly three complete frames.
+/// queries all answered (concurrently, so in any order; RFC 7766 §6.2.1.1), framed garbage →
+/// FORMERR, then a prefix shorter than a header closes the stream — the output is exactly
+/// three complete frames.
 #[tokio::test]
 async fn tcp_framer_over_an_in_memory_stream() {
     let store = Store::new("cluster.local.");
@@ -706,10 +709,11 @@ async fn tcp_framer_over_an_in_memory_stream() {
         frames.push(Message::from_vec(&tail[..n]).expect("frame decodes"));
         rest = &tail[n..];
     }
-    let got: Vec<_> = frames
+    let mut got: Vec<_> = frames
         .iter()
         .map(|m| (m.metadata.id, m.metadata.response_code))
         .collect();
+    got.sort_by_key(|(id, _)| *id);
     assert_eq!(
         got,
         [

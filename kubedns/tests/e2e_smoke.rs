@@ -4,7 +4,7 @@
 //! answered during the lame-duck period, exit 0. The full scenario suite lives in `integration/`.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -14,14 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-/// Kills the child on drop so no process outlives the test.
-struct ChildGuard(Child);
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use serverkit::process::ChildGuard;
 
 const SERVICE: &str = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"kubernetes","namespace":"default","resourceVersion":"1"},"spec":{"type":"ClusterIP","clusterIP":"10.0.0.1","clusterIPs":["10.0.0.1"],"ports":[{"name":"https","port":443,"protocol":"TCP"}]}}"#;
 
@@ -191,15 +184,8 @@ async fn serves_from_fake_api_and_shuts_down_gracefully() {
     }
 
     // SIGTERM: not ready at once, DNS answered during the lame-duck period, then exit 0.
-    let pid = child.0.id().to_string();
     let sent = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(child.signal("TERM"));
     let status = tokio::task::spawn_blocking(move || {
         assert!(
             wait_until(Duration::from_secs(1), || http_get(

@@ -1,9 +1,36 @@
-//! The library shared by the kube-dns-rs binaries (`kubedns`, `dnsmasq-rs`, `healthz`) and
-//! the integration harness.
+//! The library shared by the kube-dns-rs binaries (`kubedns`, `dnsmasq-rs`, `healthz`): what
+//! their servers have in common, written once.
 //!
-//! Today it holds only test support: behind the `test-support` cargo feature, [`require`]
-//! decides whether a test whose external requirements (a tool, root, network namespaces, a
-//! built binary) are missing is skipped (outside CI) or fails (under CI).
+//! * [`flags`] — Go value syntax (`ParseBool`, `ParseDuration` in integer nanoseconds,
+//!   `ParseInt`), the Go flag shape and the glog/klog flag list;
+//! * [`resolv`] — `/etc/resolv.conf` nameservers (IPv6 scope ids kept);
+//! * [`reverse`] — `in-addr.arpa` / `ip6.arpa` names;
+//! * [`configdir`] — the ConfigMap directory reader (version hash, size cap, missing = error);
+//! * [`configmap`] — validation of the ConfigMap values (`stubDomains`, `upstreamNameservers`,
+//!   `federations`) and DNS-1123 names;
+//! * [`net`] — socket binding (one dual-stack policy) and which UDP sources may be answered;
+//! * [`serve`] — DNS over TCP: accept loop, framing, limits, pipelining;
+//! * [`lifecycle`] — signals, the lame-duck period and the drain;
+//! * [`logging`] — tracing setup;
+//! * [`time`] — calendar arithmetic for Go time texts.
+//!
+//! Behind the `test-support` cargo feature, `process` runs built binaries in tests (killed on
+//! drop, signals by name, exit with a deadline) and [`require`] decides whether a test whose external
+//! requirements (a tool, root, network namespaces, a built binary) are missing is skipped
+//! (outside CI) or fails (under CI).
 
+pub mod configdir;
+pub mod configmap;
+pub mod flags;
+pub mod lifecycle;
+pub mod logging;
+pub mod net;
+pub mod resolv;
+pub mod reverse;
+pub mod serve;
+pub mod time;
+
+#[cfg(feature = "test-support")]
+pub mod process;
 #[cfg(feature = "test-support")]
 pub mod require;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::command::{ProbeCommand, parse_command};
-use crate::cli::{self, CliError, Command, GLOG_FLAGS, Kind};
+use crate::cli::{self, CliError, Command, Kind};
 use crate::gotime::parse_go_duration;
 
 /// Legacy default command.
@@ -81,7 +81,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
     };
     let mut version = false;
     // glog flags are accepted and ignored (the legacy binary linked glog).
-    let defs: Vec<(&'static str, Kind)> = FLAGS.iter().chain(GLOG_FLAGS).copied().collect();
+    let defs: Vec<(&'static str, Kind)> = FLAGS.iter().copied().chain(cli::glog_defs()).collect();
     for (flag, value) in cli::tokenize(args, &defs, true)? {
         let dur = |v: &str| {
             parse_go_duration(v)

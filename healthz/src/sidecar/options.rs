@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::cli::{self, CliError, Command, GLOG_FLAGS, Kind};
+use crate::cli::{self, CliError, Command, Kind};
 use crate::dns::ServerAddr;
 use crate::metrics::valid_namespace;
 
 /// Default probe interval when the fourth field is absent.
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Sidecar-specific flags (glog flags are in [`GLOG_FLAGS`]).
+/// Sidecar-specific flags (glog flags are in [`cli::glog_defs`]).
 pub const FLAGS: &[(&str, Kind)] = &[
     ("probe", Kind::Value),
     ("dnsmasq-addr", Kind::Value),
@@ -162,7 +162,7 @@ impl SidecarConfig {
 
 /// Parses sidecar-dialect arguments.
 pub fn parse(args: &[String]) -> Result<Command, CliError> {
-    let defs: Vec<(&'static str, Kind)> = FLAGS.iter().chain(GLOG_FLAGS).copied().collect();
+    let defs: Vec<(&'static str, Kind)> = FLAGS.iter().copied().chain(cli::glog_defs()).collect();
     let mut cfg = SidecarConfig::default();
     let mut version = false;
     for (flag, value) in cli::tokenize(args, &defs, true)? {

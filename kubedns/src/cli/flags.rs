@@ -1,6 +1,8 @@
 //! The flag table of `kubedns`: every accepted flag with its kind, default and help text, and
 //! the `--help` text. Names use dashes; `_` is normalised to `-` before lookup.
 
+use serverkit::flags::{GLOG_FLAGS, GlogKind};
+
 use super::DEFAULT_DOMAIN;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +16,7 @@ pub(super) enum Kind {
 }
 
 /// One flag of the table.
+#[derive(Clone, Copy)]
 pub(super) struct Spec {
     pub(super) name: &'static str,
     pub(super) kind: Kind,
@@ -33,22 +36,33 @@ const fn flag(name: &'static str, kind: Kind, default: &'static str, help: &'sta
     }
 }
 
-const fn log_flag(
-    name: &'static str,
-    kind: Kind,
-    default: &'static str,
-    help: &'static str,
-) -> Spec {
-    Spec {
-        name,
-        kind,
-        default,
-        help,
-        logging: true,
+/// The glog/klog flags ([`serverkit::flags::GLOG_FLAGS`]) as entries of this table: accepted;
+/// only `--v` has an effect.
+static LOG_FLAGS: [Spec; GLOG_FLAGS.len()] = {
+    let mut out = [flag("", Kind::Str, "", ""); GLOG_FLAGS.len()];
+    let mut i = 0;
+    while i < GLOG_FLAGS.len() {
+        let g = &GLOG_FLAGS[i];
+        let kind = match g.kind {
+            GlogKind::Bool => Kind::Bool,
+            GlogKind::Int => Kind::Int,
+            GlogKind::Str => Kind::Str,
+            GlogKind::Duration => Kind::Duration,
+        };
+        out[i] = Spec {
+            name: g.name,
+            kind,
+            default: g.default,
+            help: g.help,
+            logging: true,
+        };
+        i += 1;
     }
-}
+    out
+};
 
-/// Every accepted flag. Names use dashes; `_` is normalised to `-` before lookup.
+/// Every accepted flag but the logging ones ([`LOG_FLAGS`]). Names use dashes; `_` is
+/// normalised to `-` before lookup.
 pub(super) const FLAGS: &[Spec] = &[
     // Legacy kube-dns flags (kubernetes/dns cmd/kube-dns/app/options).
     flag(
@@ -208,50 +222,17 @@ pub(super) const FLAGS: &[Spec] = &[
         "",
         "largest UDP answer with EDNS (default: built-in, 1232)",
     ),
-    // glog (≤1.15 images) and klog (HEAD) flags: accepted; only --v has an effect.
-    log_flag(
-        "v",
-        Kind::Int,
-        "0",
-        "log level for V logs (maps to the tracing level)",
-    ),
-    log_flag(
-        "vmodule",
-        Kind::Str,
-        "",
-        "comma-separated pattern=N settings (ignored)",
-    ),
-    log_flag(
-        "logtostderr",
-        Kind::Bool,
-        "true",
-        "log to standard error (always)",
-    ),
-    log_flag("alsologtostderr", Kind::Bool, "false", "ignored"),
-    log_flag("log-dir", Kind::Str, "", "ignored"),
-    log_flag("log-file", Kind::Str, "", "ignored"),
-    log_flag("log-file-max-size", Kind::Int, "1800", "ignored"),
-    log_flag("log-backtrace-at", Kind::Str, ":0", "ignored"),
-    log_flag("stderrthreshold", Kind::Str, "2", "ignored"),
-    log_flag("log-flush-frequency", Kind::Duration, "5s", "ignored"),
-    log_flag("skip-headers", Kind::Bool, "false", "ignored"),
-    log_flag("skip-log-headers", Kind::Bool, "false", "ignored"),
-    log_flag("add-dir-header", Kind::Bool, "false", "ignored"),
-    log_flag("one-output", Kind::Bool, "false", "ignored"),
-    log_flag("log-json-info-buffer-size", Kind::Str, "0", "ignored"),
-    log_flag("log-json-split-stream", Kind::Bool, "false", "ignored"),
-    log_flag("logging-format", Kind::Str, "text", "ignored"),
 ];
 
 pub(super) fn lookup(name: &str) -> Option<&'static Spec> {
-    FLAGS.iter().find(|s| s.name == name)
+    FLAGS.iter().chain(&LOG_FLAGS).find(|s| s.name == name)
 }
 
 /// Usage text printed for `--help`.
 pub fn usage() -> String {
     let mut out = String::from("Usage of kubedns:\n");
     let mut in_logging = false;
-    for s in FLAGS {
+    for s in FLAGS.iter().chain(&LOG_FLAGS) {
         if s.logging && !in_logging {
             in_logging = true;
             out.push_str("Logging flags (glog/klog, accepted for compatibility):\n");

@@ -8,39 +8,20 @@
 //! nameservers of resolv.conf, which is re-read on every applied update.
 
 pub mod configmap;
-pub mod dir;
-pub mod resolv;
 pub mod validate;
+
+/// resolv.conf parsing lives in the shared crate.
+pub use serverkit::resolv;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serverkit::configdir::{DirPoller, DirSnapshot};
 use tokio_util::sync::CancellationToken;
 
-use self::validate::{KubeDnsConfig, ValidationError, parse_config_data};
-
-/// Errors of a config source.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The directory or one of its files could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// File or directory.
-        path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A config file is not valid UTF-8.
-    #[error("{0} is not valid UTF-8")]
-    NotUtf8(PathBuf),
-    /// The data does not validate.
-    #[error(transparent)]
-    Invalid(#[from] ValidationError),
-}
+use self::validate::{KubeDnsConfig, parse_config_data};
 
 /// One observed version of the ConfigMap data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +30,15 @@ pub struct ConfigUpdate {
     pub version: String,
     /// Key → value.
     pub data: BTreeMap<String, String>,
+}
+
+impl From<DirSnapshot> for ConfigUpdate {
+    fn from(snap: DirSnapshot) -> Self {
+        ConfigUpdate {
+            version: snap.version,
+            data: snap.files,
+        }
+    }
 }
 
 /// The configuration the DNS store uses (converted to the store's `DnsConfig` by `run`).
@@ -195,7 +185,7 @@ pub async fn run_config_dir(
     mut sink: impl FnMut(EffectiveConfig) + Send,
     shutdown: CancellationToken,
 ) {
-    let mut poller = dir::DirPoller::new(dir);
+    let mut poller = DirPoller::new(dir);
     let mut tracker = ConfigTracker::new();
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -206,7 +196,7 @@ pub async fn run_config_dir(
             _ = ticker.tick() => {}
         }
         let (returned, result) = match tokio::task::spawn_blocking(move || {
-            let r = poller.poll();
+            let r = poller.poll().map(|u| u.map(ConfigUpdate::from));
             (poller, r)
         })
         .await

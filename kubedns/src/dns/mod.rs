@@ -12,8 +12,9 @@
 //!   at once. Each loop owns a [`ReplyCache`] of encoded cluster answers keyed by the
 //!   request bytes after the ID and valid for one store generation, so a repeated question
 //!   skips parsing, lookup and encoding.
-//! * TCP: a connection cap (excess connections are closed at accept), an idle timeout per
-//!   frame, a per-connection query cap, and pipelined queries answered in order.
+//! * TCP: the shared loop of [`serverkit::serve`] — a connection cap (excess connections are
+//!   closed at accept), an idle timeout, a per-connection query cap, and pipelined queries
+//!   answered concurrently (RFC 7766 §6.2.1.1).
 //! * Shutdown: the token stops the accept/recv loops; in-flight work drains for up to
 //!   [`Limits::drain_timeout`].
 
@@ -27,9 +28,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use serverkit::serve::{StreamHandler, TcpLimits};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -138,9 +140,8 @@ impl DnsServer {
             return Err(DnsError::NoSockets);
         }
         let tracker = TaskTracker::new();
-        let conn_permits = Arc::new(Semaphore::new(
-            self.shared.limits.max_tcp_connections.max(1),
-        ));
+        let tcp_limits = self.shared.limits.tcp();
+        let conn_permits = tcp_limits.connection_permits();
         for sock in udp {
             info!(addr = ?sock.local_addr().ok(), "serving DNS over UDP");
             tracker.spawn(udp_loop(
@@ -152,12 +153,13 @@ impl DnsServer {
         }
         for l in tcp {
             info!(addr = ?l.local_addr().ok(), "serving DNS over TCP");
-            tracker.spawn(tcp_accept_loop(
+            tracker.spawn(serverkit::serve::serve_tcp(
                 self.shared.clone(),
                 l,
                 conn_permits.clone(),
-                shutdown.clone(),
+                tcp_limits,
                 tracker.clone(),
+                shutdown.clone(),
             ));
         }
         shutdown.cancelled().await;
@@ -194,7 +196,7 @@ async fn udp_loop(
                 }
             },
         };
-        if !wire::answerable_source(src) {
+        if !serverkit::net::answerable_source(src) {
             continue;
         }
         match shared.handle_udp(&buf[..n], src, &mut cache) {
@@ -226,102 +228,37 @@ async fn send_udp(sock: &UdpSocket, reply: &[u8], dst: SocketAddr) {
     }
 }
 
-async fn tcp_accept_loop(
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    permits: Arc<Semaphore>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(err) => {
-                    // EMFILE and friends: back off briefly instead of spinning
-                    warn!(%err, "TCP accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        match permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                tracker.spawn(tcp_conn(
-                    shared.clone(),
-                    stream,
-                    peer,
-                    permit,
-                    shutdown.clone(),
-                ));
-            }
-            Err(_) => {
-                debug!(%peer, "TCP connection limit reached, closing");
-                drop(stream);
-            }
-        }
-    }
-}
-
-/// Read one length-prefixed message; `None` on EOF, bad framing or error.
-async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Vec<u8>> {
-    let len = stream.read_u16().await.ok()?;
-    if len < 12 {
-        return None; // cannot be a DNS message: close (bad framing)
-    }
-    let mut buf = vec![0u8; usize::from(len)];
-    stream.read_exact(&mut buf).await.ok()?;
-    Some(buf)
-}
-
-async fn tcp_conn(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    _permit: OwnedSemaphorePermit,
-    shutdown: CancellationToken,
-) {
-    serve_stream(shared, stream, peer, shutdown).await;
-}
-
-/// One TCP connection's framing loop (RFC 1035 §4.2.2, RFC 7766 §6.2.1): length-prefixed
-/// queries answered in order, up to the per-connection cap; closed on EOF, a prefix shorter
-/// than a header, a short read, the idle timeout or shutdown. Generic over the stream so the
-/// framer is testable and fuzzable without sockets.
-pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: Arc<Shared>,
-    mut stream: S,
-    peer: SocketAddr,
-    shutdown: CancellationToken,
-) {
-    let idle = shared.limits.tcp_idle_timeout;
-    for _ in 0..shared.limits.max_queries_per_tcp_connection {
-        let frame = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = tokio::time::timeout(idle, read_frame(&mut stream)) => match r {
-                Ok(Some(f)) => f,
-                Ok(None) => return,
-                Err(_) => {
-                    debug!(%peer, "TCP idle timeout");
-                    return;
-                }
-            },
-        };
-        let reply = match shared.handle_tcp(&frame, peer) {
+/// Queries over TCP go through the one framing loop of [`serverkit::serve`].
+impl StreamHandler for Shared {
+    async fn answer(self: Arc<Self>, query: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
+        match self.handle_tcp(&query, peer) {
             Step::Done(r) => r,
-            Step::Upstream(p) => shared.complete(p).await,
-        };
-        let Some(reply) = reply else { continue };
-        let Ok(len) = u16::try_from(reply.len()) else {
-            return;
-        };
-        let mut out = Vec::with_capacity(reply.len() + 2);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&reply);
-        if stream.write_all(&out).await.is_err() {
-            return;
+            Step::Upstream(p) => self.complete(p).await,
         }
     }
-    debug!(%peer, "TCP per-connection query cap reached, closing");
+}
+
+impl Limits {
+    /// The TCP part of the limits, for [`serverkit::serve`].
+    pub fn tcp(&self) -> TcpLimits {
+        TcpLimits {
+            max_connections: self.max_tcp_connections,
+            idle_timeout: self.tcp_idle_timeout,
+            max_queries: self.max_queries_per_tcp_connection,
+        }
+    }
+}
+
+/// One TCP connection ([`serverkit::serve::serve_stream`] with this server's limits):
+/// length-prefixed queries answered concurrently (RFC 7766 §6.2.1.1), up to the
+/// per-connection cap; closed on EOF, a prefix shorter than a header, a short read, the idle
+/// timeout or shutdown (queries already read are answered first).
+pub async fn serve_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let limits = shared.limits.tcp();
+    serverkit::serve::serve_stream(shared, stream, peer, limits, shutdown).await;
 }

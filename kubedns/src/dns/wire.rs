@@ -24,26 +24,6 @@ use hickory_server::net::xfer::Protocol;
 use self::compact::Compact;
 use crate::answer::Response;
 
-/// Whether a UDP source can be answered (house style B2, "sanitize the source"): never port
-/// 0, an unspecified, broadcast or multicast address — a reply there is either undeliverable
-/// or a reflection towards many hosts. Such datagrams are dropped without a reply.
-pub fn answerable_source(src: SocketAddr) -> bool {
-    if src.port() == 0 {
-        return false;
-    }
-    match src.ip() {
-        std::net::IpAddr::V4(ip) => {
-            !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast())
-        }
-        std::net::IpAddr::V6(ip) => {
-            let mapped_bad = ip
-                .to_ipv4_mapped()
-                .is_some_and(|v4| v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast());
-            !(ip.is_unspecified() || ip.is_multicast() || mapped_bad)
-        }
-    }
-}
-
 /// Maximum size of a UDP reply to a client without EDNS (RFC 1035 §4.2.1).
 pub const PLAIN_UDP_LIMIT: usize = 512;
 /// Maximum size of a TCP message (RFC 1035 §4.2.2 length prefix).

@@ -1,14 +1,15 @@
-//! `/etc/resolv.conf` parsing: the fallback upstream list used when the ConfigMap has no
-//! `upstreamNameservers` (legacy kube-dns read it on every config change; so do we).
+//! `/etc/resolv.conf` parsing (resolv.conf(5)): the `nameserver` lines, the node's upstreams.
 //!
-//! Only `nameserver <ip>` lines matter (resolv.conf(5)); comments start with `#` or `;`.
-//! IPv6 addresses may carry a numeric zone (`fe80::1%2`); a named zone cannot be resolved without
-//! FFI, so such an entry is skipped with a warning.
+//! Comments start with `#` or `;` (also after a value). IPv6 addresses may carry a numeric
+//! zone (`fe80::1%2`), which is kept as the scope id — without it a link-local upstream is
+//! unreachable. A named zone (`%eth0`) cannot be turned into an index without FFI, so such an
+//! entry is skipped with a warning rather than used with the wrong (zero) scope.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::Path;
 
-use super::validate::DEFAULT_DNS_PORT;
+/// The DNS port resolv.conf nameservers are reached on (resolv.conf has no port syntax).
+pub const RESOLV_CONF_PORT: u16 = 53;
 
 /// Parse resolv.conf text into upstream socket addresses (port 53), in file order.
 pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
@@ -21,13 +22,13 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
         }
         let Some(addr) = words.next() else { continue };
         if let Ok(ip) = addr.parse::<IpAddr>() {
-            out.push(SocketAddr::new(ip, DEFAULT_DNS_PORT));
+            out.push(SocketAddr::new(ip, RESOLV_CONF_PORT));
         } else if let Some((ip, zone)) = addr.split_once('%')
             && let (Ok(ip), Ok(scope)) = (ip.parse::<Ipv6Addr>(), zone.parse::<u32>())
         {
             out.push(SocketAddr::V6(SocketAddrV6::new(
                 ip,
-                DEFAULT_DNS_PORT,
+                RESOLV_CONF_PORT,
                 0,
                 scope,
             )));
@@ -57,7 +58,8 @@ mod tests {
     fn parses_nameservers() {
         let text = "# comment\nsearch default.svc.cluster.local\nnameserver 127.0.0.1\n\
                     nameserver 2001:db8::1 ; trailing\n  nameserver\t10.0.0.10\nnameserver fe80::1%3\n\
-                    nameserver fe80::1%eth0\nnameserver bogus\noptions ndots:5\n";
+                    nameserver fe80::1%eth0\nnameserver bogus\n;nameserver 10.9.9.9\n\
+                    nameserver\noptions ndots:5\n";
         let got = parse_resolv_conf(text);
         let want: Vec<SocketAddr> = vec![
             "127.0.0.1:53".parse().unwrap(),
