@@ -1,6 +1,7 @@
 //! kubectl round trip against the emulator (`kubectl --server http://127.0.0.1:PORT`):
 //! create -f, get, apply -f (update through a strategic-merge patch), patch, delete, and
-//! get -w receiving an event. Needs kubectl (`serverkit::require`: skips outside CI).
+//! get -w receiving an event; and the imperative commands (create namespace/service/configmap,
+//! edit, expose, delete). Needs the built kubectl (`serverkit::require`: skips outside CI).
 
 use integration::controlplane::bins::{kubectl_need, kubectl_path};
 use std::path::Path;
@@ -162,5 +163,100 @@ async fn kubectl_round_trip() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&gone.stderr)
     );
+    Ok(())
+}
+
+/// kubectl's imperative commands, as users type them: the generators POST protobuf bodies
+/// (decoded with k8s-pb), `expose` reads a Pod and POSTs a Service, `edit` PATCHes what the
+/// editor changed, `delete` by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_imperative_commands() -> anyhow::Result<()> {
+    serverkit::require!(kubectl_need());
+    let emu = Emulator::start(EmulatorConfig::default()).await?;
+    let server = emu.url();
+    let dir = tempfile::tempdir()?;
+    let home = dir.path();
+    let k = |args: &[&str]| tokio::task::block_in_place(|| kubectl(&server, home, args));
+
+    assert!(k(&["create", "namespace", "imp"])?.contains("namespace/imp created"));
+    let out = k(&[
+        "-n",
+        "imp",
+        "create",
+        "service",
+        "clusterip",
+        "web",
+        "--tcp=80:8080",
+    ])?;
+    assert!(out.contains("service/web created"), "{out}");
+    let port = k(&[
+        "-n",
+        "imp",
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.ports[0].targetPort}",
+    ])?;
+    assert_eq!(port, "8080");
+    let out = k(&[
+        "-n",
+        "imp",
+        "create",
+        "configmap",
+        "cfg",
+        "--from-literal=federations=f=example.com",
+    ])?;
+    assert!(out.contains("configmap/cfg created"), "{out}");
+
+    // edit: the "editor" rewrites the value; kubectl sends the difference as a patch.
+    let out = Command::new(kubectl_path())
+        .arg(format!("--server={server}"))
+        .args(["-n", "imp", "edit", "configmap", "cfg"])
+        .env("HOME", home)
+        .env("KUBECONFIG", home.join("no-kubeconfig"))
+        .env("KUBE_EDITOR", "sed -i s/f=example.com/f=example.org/")
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = k(&[
+        "-n",
+        "imp",
+        "get",
+        "cm",
+        "cfg",
+        "-o",
+        "jsonpath={.data.federations}",
+    ])?;
+    assert_eq!(data, "f=example.org");
+
+    emu.create(serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "imp", "labels": {"run": "p"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}}))?;
+    let out = k(&[
+        "-n",
+        "imp",
+        "expose",
+        "pod",
+        "p",
+        "--port=53",
+        "--name=p-svc",
+    ])?;
+    assert!(out.contains("service/p-svc exposed"), "{out}");
+    let sel = k(&[
+        "-n",
+        "imp",
+        "get",
+        "svc",
+        "p-svc",
+        "-o",
+        "jsonpath={.spec.selector.run}",
+    ])?;
+    assert_eq!(sel, "p");
+
+    assert!(k(&["-n", "imp", "delete", "service", "web"])?.contains("deleted"));
     Ok(())
 }

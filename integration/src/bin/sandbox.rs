@@ -464,22 +464,10 @@ async fn run(args: &Args, children: &mut Children) -> anyhow::Result<()> {
     println!("  curl http://127.0.0.1:{sidecar_port}/healthcheck/kubedns");
     let kubectl = api.kubectl();
     println!("  {kubectl} get svc -A");
-    match &api {
-        // kubectl's imperative generators send protobuf, which only the real server reads.
-        Api::Real(_) => {
-            println!("  {kubectl} create service clusterip hello --tcp=80");
-            println!("  dig @127.0.0.1 -p {dns_port} hello.default.svc.{d}");
-            println!();
-            println!("  {kubectl} delete service hello");
-        }
-        Api::Emulator(_) => {
-            println!(
-                "  {kubectl} create service clusterip hello --tcp=80 --dry-run=client -o yaml | {kubectl} create -f -"
-            );
-            println!("  dig @127.0.0.1 -p {dns_port} hello.default.svc.{d}");
-            println!("  {kubectl} delete service hello");
-        }
-    }
+    // kubectl's imperative generators send protobuf; both APIs read it.
+    println!("  {kubectl} create service clusterip hello --tcp=80");
+    println!("  dig @127.0.0.1 -p {dns_port} hello.default.svc.{d}");
+    println!("  {kubectl} delete service hello");
     println!();
 
     let client = DnsClient::new(SocketAddr::from((Ipv4Addr::LOCALHOST, dns_port)));

@@ -349,20 +349,35 @@ async fn resource_handler(
         .unwrap_or("");
     let user = req.extensions().get::<super::rbac::UserInfo>().cloned();
     let review = matches!(&route, Route::Resource { res, .. } if !res.stored());
-    if (ct.contains("protobuf") && !review) || ct.contains("cbor") {
+    if ct.contains("cbor") {
         return error_response(&ApiError {
             code: 415,
             reason: "UnsupportedMediaType",
-            message: format!(
-                "the emulator accepts JSON and YAML bodies only (got {ct}); imperative kubectl generators \
-                 such as `kubectl create configmap` send protobuf: use `kubectl create -f`/`apply -f` instead"
-            ),
+            message: format!("the emulator accepts JSON, YAML and protobuf bodies (got {ct})"),
             details: None,
         });
     }
     let body = match axum::body::to_bytes(req.into_body(), 64 << 20).await {
         Ok(b) => b,
         Err(e) => return error_response(&ApiError::bad_request(format!("reading body: {e}"))),
+    };
+    // Protobuf objects (kubectl's imperative generators) become their JSON form; access
+    // reviews decode their own body.
+    let body = if ct.contains("protobuf") && !review {
+        match super::proto::decode(&body) {
+            Ok(v) => Bytes::from(v.to_string()),
+            Err(e @ super::proto::ProtoError::Unsupported(_)) => {
+                return error_response(&ApiError {
+                    code: 415,
+                    reason: "UnsupportedMediaType",
+                    message: e.to_string(),
+                    details: None,
+                });
+            }
+            Err(e) => return error_response(&ApiError::bad_request(e.to_string())),
+        }
+    } else {
+        body
     };
     let (res, ns, name, sub, watch_path) = match route {
         Route::ResourceList(g, v) => return json_response(StatusCode::OK, &resource_list(&g, &v)),
