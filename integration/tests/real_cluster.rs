@@ -238,22 +238,7 @@ async fn config_map_mode_and_the_federation_node_watch() -> anyhow::Result<()> {
     ])?;
     let want = "web.demo.myfed.svc.z1.r1.example.com.";
     // Asked as CNAME: the alias alone, without chasing the target outside the cluster.
-    let r = integration::harness::Stack::wait_for_answer(
-        &client,
-        fed,
-        RecordType::CNAME,
-        integration::harness::Transport::Udp,
-        CHANGE_TIMEOUT,
-        |m| {
-            m.answers.iter().any(
-                |r| matches!(&r.data, hickory_proto::rr::RData::CNAME(c) if c.0.to_ascii() == want),
-            )
-        },
-    )
-    .await;
-    if let Err(e) = r {
-        anyhow::bail!("{e}\n{}", stack.describe());
-    }
+    wait_cname(&cp, &mut stack, fed, RecordType::CNAME, want).await?;
     // `kubectl edit`, as a user types it (the editor being a scripted one): the federation's
     // domain changes in place.
     let out = std::process::Command::new(cp.binaries().path("kubectl"))
@@ -273,22 +258,7 @@ async fn config_map_mode_and_the_federation_node_watch() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     let edited = "web.demo.myfed.svc.z1.r1.example.org.";
-    let r = integration::harness::Stack::wait_for_answer(
-        &client,
-        fed,
-        RecordType::CNAME,
-        integration::harness::Transport::Udp,
-        CHANGE_TIMEOUT,
-        |m| {
-            m.answers.iter().any(|r| {
-                matches!(&r.data, hickory_proto::rr::RData::CNAME(c) if c.0.to_ascii() == edited)
-            })
-        },
-    )
-    .await;
-    if let Err(e) = r {
-        anyhow::bail!("after kubectl edit: {e}\n{}", stack.describe());
-    }
+    wait_cname(&cp, &mut stack, fed, RecordType::CNAME, edited).await?;
     // A patch removing the key: the federation goes away.
     cp.kubectl_ok([
         "-n",

@@ -6,7 +6,7 @@
 //! hold every address, the core/v1 Endpoints only the first 1000 and the
 //! `endpoints.kubernetes.io/over-capacity: truncated` annotation.
 
-use integration::controlplane::{ControlPlane, Identity};
+use integration::controlplane::ControlPlane;
 use serde_json::json;
 
 /// The namespace of the fixture.
@@ -306,29 +306,7 @@ pub fn load(cp: &ControlPlane) -> anyhow::Result<()> {
 
 /// `kubectl create -f -` (not `apply`: its last-applied annotation would copy 1100 addresses).
 fn kubectl_create(cp: &ControlPlane, doc: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(cp.binaries().path("kubectl"))
-        .arg(format!(
-            "--kubeconfig={}",
-            cp.kubeconfig(Identity::Admin).display()
-        ))
-        .args(["create", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("kubectl stdin"))?
-        .write_all(doc.as_bytes())?;
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "kubectl create failed: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    cp.kubectl_stdin(["create", "-f", "-"], doc)?;
     Ok(())
 }
 

@@ -65,6 +65,28 @@ pub fn ips(m: &Message) -> Vec<String> {
     answer_ips(m).iter().map(ToString::to_string).collect()
 }
 
+/// Waits until kubedns's answer to `name`/`rtype` satisfies `accept` (`what` describes it);
+/// on timeout the error carries the stack's and the control plane's state.
+pub async fn wait_until(
+    cp: &ControlPlane,
+    stack: &mut Stack,
+    name: &str,
+    rtype: RecordType,
+    accept: impl Fn(&Message) -> bool,
+) -> anyhow::Result<()> {
+    let r = Stack::wait_for_answer(
+        &stack.kubedns(),
+        name,
+        rtype,
+        Transport::Udp,
+        CHANGE_TIMEOUT,
+        accept,
+    )
+    .await;
+    r.map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{e}\n{}\n{}", stack.describe(), cp.describe()))
+}
+
 /// Waits until kubedns answers `name`/`rtype` with exactly `want` (sorted addresses).
 pub async fn wait_ips(
     cp: &ControlPlane,
@@ -73,20 +95,13 @@ pub async fn wait_ips(
     rtype: RecordType,
     want: &[&str],
 ) -> anyhow::Result<()> {
-    let r = Stack::wait_for_answer(
-        &stack.kubedns(),
-        name,
-        rtype,
-        Transport::Udp,
-        CHANGE_TIMEOUT,
-        |m| rcode(m) == ResponseCode::NoError && ips(m) == want,
-    )
-    .await;
-    r.map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{e}\n{}\n{}", stack.describe(), cp.describe()))
+    wait_until(cp, stack, name, rtype, |m| {
+        rcode(m) == ResponseCode::NoError && ips(m) == want
+    })
+    .await
 }
 
-/// Waits until kubedns answers `name` with `rcode`.
+/// Waits until kubedns answers `name` with `want`.
 pub async fn wait_rcode(
     cp: &ControlPlane,
     stack: &mut Stack,
@@ -94,17 +109,23 @@ pub async fn wait_rcode(
     rtype: RecordType,
     want: ResponseCode,
 ) -> anyhow::Result<()> {
-    let r = Stack::wait_for_answer(
-        &stack.kubedns(),
-        name,
-        rtype,
-        Transport::Udp,
-        CHANGE_TIMEOUT,
-        |m| rcode(m) == want,
-    )
-    .await;
-    r.map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{e}\n{}\n{}", stack.describe(), cp.describe()))
+    wait_until(cp, stack, name, rtype, |m| rcode(m) == want).await
+}
+
+/// Waits until kubedns answers `name`/`rtype` with a CNAME to `target`.
+pub async fn wait_cname(
+    cp: &ControlPlane,
+    stack: &mut Stack,
+    name: &str,
+    rtype: RecordType,
+    target: &str,
+) -> anyhow::Result<()> {
+    wait_until(cp, stack, name, rtype, |m| {
+        m.answers.iter().any(
+            |r| matches!(&r.data, hickory_proto::rr::RData::CNAME(c) if c.0.to_ascii() == target),
+        )
+    })
+    .await
 }
 
 /// The ClusterIP kube-apiserver allocated to a Service.
