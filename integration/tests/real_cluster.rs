@@ -241,11 +241,8 @@ async fn config_map_mode_and_the_federation_node_watch() -> anyhow::Result<()> {
     wait_cname(&cp, &mut stack, fed, RecordType::CNAME, want).await?;
     // `kubectl edit`, as a user types it (the editor being a scripted one): the federation's
     // domain changes in place.
-    let out = std::process::Command::new(cp.binaries().path("kubectl"))
-        .arg(format!(
-            "--kubeconfig={}",
-            cp.kubeconfig(Identity::Admin).display()
-        ))
+    let out = cp
+        .kubectl_command()
         .args(["-n", "kube-system", "edit", "configmap", "kube-dns"])
         .env(
             "KUBE_EDITOR",

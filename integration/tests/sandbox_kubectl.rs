@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
@@ -14,31 +14,25 @@ use integration::controlplane::bins::{control_plane_needs, kubectl_need};
 use integration::harness::Stack;
 use integration::harness::bins::binary_needs;
 use integration::harness::dns::{DnsClient, Transport, answer_ips, rcode};
+use serverkit::process::ChildGuard;
 
 /// How long the sandbox may take to print its summary.
 const SANDBOX_READY: Duration = Duration::from_secs(120);
 /// How long a created or deleted Service may take to show in DNS.
 const CHANGE: Duration = Duration::from_secs(30);
 
-/// The sandbox child, stopped with SIGTERM (then killed) on drop.
-struct Sandbox(Child);
+/// How long the sandbox may take to stop its children after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The sandbox child: SIGTERM on drop (it stops its own children), then killed and reaped
+/// by [`ChildGuard`] if it has not exited within [`STOP_GRACE`].
+struct Sandbox(ChildGuard);
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let pid = self.0.id() as libc::pid_t;
-        #[allow(unsafe_code)]
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
+        if self.0.signal("TERM") {
+            let _ = self.0.wait_timeout(STOP_GRACE);
         }
-        for _ in 0..100 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -54,7 +48,7 @@ fn start(extra: &[&str]) -> anyhow::Result<(Sandbox, Vec<String>)> {
         .stdout
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let sandbox = Sandbox(child);
+    let sandbox = Sandbox(ChildGuard(child));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = Vec::new();

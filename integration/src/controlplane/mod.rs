@@ -284,19 +284,23 @@ impl ControlPlane {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// The built kubectl with the admin's kubeconfig, to add arguments (and environment) to.
+    pub fn kubectl_command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(self.bins.path("kubectl"));
+        cmd.arg(format!(
+            "--kubeconfig={}",
+            self.kubeconfig(Identity::Admin).display()
+        ));
+        cmd
+    }
+
     /// Runs the built kubectl as the admin; returns its output (whatever the exit status).
     pub fn kubectl<I, S>(&self, args: I) -> std::io::Result<std::process::Output>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        std::process::Command::new(self.bins.path("kubectl"))
-            .arg(format!(
-                "--kubeconfig={}",
-                self.kubeconfig(Identity::Admin).display()
-            ))
-            .args(args)
-            .output()
+        self.kubectl_command().args(args).output()
     }
 
     /// [`Self::kubectl`] that fails unless kubectl exits 0; returns stdout.
@@ -331,14 +335,11 @@ impl ControlPlane {
         S: AsRef<std::ffi::OsStr>,
     {
         use std::io::Write as _;
-        use std::process::{Command, Stdio};
+        use std::process::Stdio;
         let args: Vec<std::ffi::OsString> =
             args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let mut child = Command::new(self.bins.path("kubectl"))
-            .arg(format!(
-                "--kubeconfig={}",
-                self.kubeconfig(Identity::Admin).display()
-            ))
+        let mut child = self
+            .kubectl_command()
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
