@@ -11,7 +11,6 @@
 //! the DNS-over-TCP loop, signals/lame duck/drain and tracing setup.
 
 pub mod answer;
-pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod dns;

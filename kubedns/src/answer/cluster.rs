@@ -9,10 +9,11 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::{
-    Answer, Response, SCHEMA_VERSION, SOA_ANSWER_TTL, SOA_NEGATIVE_TTL, chain, finish,
-    lower_labels, ns_record, soa_record,
+use super::chain;
+use super::records::{
+    SCHEMA_VERSION, SOA_ANSWER_TTL, SOA_NEGATIVE_TTL, finish, lower_labels, ns_record, soa_record,
 };
+use super::response::{Answer, Response};
 use crate::hash::endpoint_hash_label;
 use crate::names::{is_dns1035_label, is_dns1123_label, parse_dashed_ipv4};
 use crate::store::{EntryKind, Proto, ServiceEntry, View};

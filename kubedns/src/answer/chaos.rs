@@ -6,7 +6,7 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, rdata::TXT};
 
-use crate::answer::Response;
+use super::response::Response;
 
 /// Version string legacy kube-dns reported (the skydns fork's version).
 pub const SKYDNS_VERSION: &str = "2.5.3a";
