@@ -20,15 +20,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::validate::{ValidationError, parse_federations, parse_nameserver};
+use crate::config::validate::{parse_federations, parse_nameserver};
 
 mod flags;
 mod go;
+mod scan;
+mod values;
 
 pub use flags::usage;
-use flags::{Kind, Spec, lookup};
 pub use go::expand_env;
+use scan::{invalid, scan};
 pub use serverkit::flags::{parse_go_bool, parse_go_duration, parse_go_int};
+pub use values::{normalize_domain, validate_master_url};
+use values::{prometheus_from_env, validation};
 
 /// Default cluster domain (legacy `--domain`).
 pub const DEFAULT_DOMAIN: &str = "cluster.local.";
@@ -189,235 +193,6 @@ pub struct Options {
     pub limits: LimitOptions,
     /// Positional arguments pflag would have ignored (logged once at start).
     pub ignored_args: Vec<String>,
-}
-
-/// (Go `url.Parse` + `u.Scheme != "" && u.Host != ""`).
-pub fn validate_master_url(raw: &str, env: &HashMap<String, String>) -> Result<String, String> {
-    let expanded = expand_env(raw, env);
-    let Some((scheme, rest)) = expanded.split_once("://") else {
-        return Err("URL must have scheme and host".into());
-    };
-    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if !scheme_ok || host.is_empty() || host == ":" {
-        return Err("URL must have scheme and host".into());
-    }
-    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("invalid character in host".into());
-    }
-    Ok(expanded)
-}
-
-/// Legacy `--domain` handling: strip one trailing dot, every label must be a lowercase DNS-1123
-/// label, then append the dot.
-pub fn normalize_domain(raw: &str) -> Result<String, String> {
-    let trimmed = raw.strip_suffix('.').unwrap_or(raw);
-    if trimmed.is_empty() {
-        return Err("domain must not be empty".into());
-    }
-    for label in trimmed.split('.') {
-        if !crate::config::validate::is_dns1123_label(label) {
-            return Err(format!("label {label:?} is not a valid DNS-1123 label"));
-        }
-    }
-    Ok(format!("{trimmed}."))
-}
-
-fn invalid(flag: &str, value: &str, reason: impl Into<String>) -> CliError {
-    CliError::InvalidValue {
-        flag: format!("--{flag}"),
-        value: value.to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// Check one value against its kind (pflag validates in `Set`, at parse time).
-fn check_kind(spec: &Spec, value: &str) -> Result<(), CliError> {
-    let ok = match spec.kind {
-        Kind::Str => true,
-        Kind::Int => parse_go_int(value).is_some(),
-        Kind::Bool => parse_go_bool(value).is_some(),
-        Kind::Version => value == "raw" || parse_go_bool(value).is_some(),
-        Kind::Duration => {
-            return parse_go_duration(value)
-                .map(|_| ())
-                .map_err(|e| invalid(spec.name, value, e));
-        }
-    };
-    if ok {
-        Ok(())
-    } else {
-        let what = match spec.kind {
-            Kind::Int => "not an integer",
-            Kind::Version => "must be true, false or raw",
-            _ => "not a boolean",
-        };
-        Err(invalid(spec.name, value, what))
-    }
-}
-
-/// Raw flag values after the first pass.
-struct Raw(HashMap<&'static str, String>);
-
-impl Raw {
-    fn get(&self, name: &'static str) -> &str {
-        match self.0.get(name) {
-            Some(v) => v,
-            None => lookup(name).map(|s| s.default).unwrap_or(""),
-        }
-    }
-    fn is_set(&self, name: &'static str) -> bool {
-        self.0.contains_key(name)
-    }
-    fn int<T: TryFrom<i64>>(&self, name: &'static str) -> Result<T, CliError> {
-        let v = self.get(name);
-        parse_go_int(v)
-            .and_then(|n| T::try_from(n).ok())
-            .ok_or_else(|| invalid(name, v, "out of range"))
-    }
-    fn opt_int<T: TryFrom<i64>>(&self, name: &'static str) -> Result<Option<T>, CliError> {
-        if self.get(name).is_empty() {
-            Ok(None)
-        } else {
-            self.int(name).map(Some)
-        }
-    }
-    fn duration(&self, name: &'static str) -> Result<Duration, CliError> {
-        let v = self.get(name);
-        parse_go_duration(v).map_err(|e| invalid(name, v, e))
-    }
-    fn opt_duration(&self, name: &'static str) -> Result<Option<Duration>, CliError> {
-        if self.get(name).is_empty() {
-            Ok(None)
-        } else {
-            self.duration(name).map(Some)
-        }
-    }
-    fn bool(&self, name: &'static str) -> bool {
-        parse_go_bool(self.get(name)).unwrap_or(false)
-    }
-    fn opt_str(&self, name: &'static str) -> Option<String> {
-        Some(self.get(name))
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    }
-}
-
-/// First pass: split the argument list into (flag, value) pairs following pflag's rules.
-fn scan(args: &[String]) -> Result<(Raw, Vec<String>), CliError> {
-    let mut values = HashMap::new();
-    let mut positional = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        i += 1;
-        if arg == "--" {
-            positional.extend(args[i..].iter().cloned());
-            break;
-        }
-        let (name, inline, shorthand) = if let Some(long) = arg.strip_prefix("--") {
-            match long.split_once('=') {
-                Some((n, v)) => (n.replace('_', "-"), Some(v.to_string()), false),
-                None => (long.replace('_', "-"), None, false),
-            }
-        } else if let Some(short) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
-            // pflag shorthand: only one-letter flags; `-v=2`, `-v 2`, `-v2`.
-            let mut chars = short.chars();
-            let c = chars.next().map(String::from).unwrap_or_default();
-            let after = chars.as_str();
-            if c == "h" && after.is_empty() {
-                return Err(CliError::Help);
-            }
-            if lookup(&c).is_none() {
-                return Err(CliError::UnknownFlag(format!(
-                    "unknown shorthand flag: {c:?} in {arg}"
-                )));
-            }
-            let inline = if after.is_empty() {
-                None
-            } else {
-                Some(after.strip_prefix('=').unwrap_or(after).to_string())
-            };
-            (c, inline, true)
-        } else {
-            positional.push(arg.clone());
-            continue;
-        };
-        if name == "help" && inline.is_none() {
-            return Err(CliError::Help);
-        }
-        let Some(spec) = lookup(&name) else {
-            return Err(CliError::UnknownFlag(format!("--{name}")));
-        };
-        let value = match (inline, spec.kind) {
-            (Some(v), _) => v,
-            (None, Kind::Bool | Kind::Version) => "true".to_string(),
-            (None, _) => match args.get(i) {
-                // pflag takes the next argument as the value, whatever it looks like, except
-                // that a missing argument is an error.
-                Some(v) => {
-                    i += 1;
-                    v.clone()
-                }
-                None => {
-                    let shown = if shorthand {
-                        format!("-{name}")
-                    } else {
-                        format!("--{name}")
-                    };
-                    return Err(CliError::MissingValue(shown));
-                }
-            },
-        };
-        check_kind(spec, &value)?;
-        values.insert(spec.name, value);
-    }
-    Ok((Raw(values), positional))
-}
-
-fn env_var<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    env.get(name).map(String::as_str).filter(|v| !v.is_empty())
-}
-
-fn prometheus_from_env(
-    env: &HashMap<String, String>,
-) -> Result<Option<PrometheusOptions>, CliError> {
-    let Some(port) = env_var(env, "PROMETHEUS_PORT") else {
-        return Ok(None);
-    };
-    let port = port
-        .trim()
-        .parse::<u16>()
-        .map_err(|e| CliError::InvalidEnv {
-            name: "PROMETHEUS_PORT".into(),
-            value: port.into(),
-            reason: e.to_string(),
-        })?;
-    let mut path = env_var(env, "PROMETHEUS_PATH")
-        .unwrap_or("/metrics")
-        .to_string();
-    if !path.starts_with('/') {
-        path.insert(0, '/');
-    }
-    Ok(Some(PrometheusOptions {
-        port,
-        path,
-        namespace: env_var(env, "PROMETHEUS_NAMESPACE")
-            .unwrap_or("skydns")
-            .to_string(),
-        subsystem: env_var(env, "PROMETHEUS_SUBSYSTEM")
-            .unwrap_or("skydns")
-            .to_string(),
-    }))
-}
-
-fn validation(flag: &'static str, value: &str) -> impl FnOnce(ValidationError) -> CliError {
-    let value = value.to_string();
-    move |e| invalid(flag, &value, e.to_string())
 }
 
 /// Parse the arguments (without the program name) and the environment into [`Options`].

@@ -22,7 +22,7 @@ use crate::http::{self, Readiness};
 use crate::lifecycle::{self, Drain, Shutdown};
 use crate::metrics::Metrics;
 use crate::source::client::{ClientConfigError, client_config};
-use crate::source::{Sources, SyncGate, nodes};
+use crate::source::{self, Sources, SyncGate, nodes};
 use crate::store::{DnsConfig, Store, StoreOptions};
 
 /// Fatal errors of [`run`].
@@ -200,12 +200,13 @@ pub async fn run_with_client(
         }
         ConfigSource::ConfigMap { name, namespace } => {
             tracing::info!(%namespace, %name, "config source: ConfigMap via the API");
-            tasks.spawn(config::configmap::run_config_map(
+            tasks.spawn(source::configmap::run_config_map(
                 client.clone(),
                 namespace,
                 name,
                 opts.resolv_conf.clone(),
                 sink,
+                metrics.watch.clone(),
                 background.clone(),
             ));
         }

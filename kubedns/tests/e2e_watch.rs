@@ -271,7 +271,7 @@ async fn config_map_source_filters_by_name_and_applies() {
     std::fs::write(&resolv, "nameserver 127.0.0.1\n").unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(kubedns::config::configmap::run_config_map(
+    let task = tokio::spawn(kubedns::source::configmap::run_config_map(
         client,
         "kube-system".into(),
         "kube-dns".into(),
@@ -279,6 +279,7 @@ async fn config_map_source_filters_by_name_and_applies() {
         move |c| {
             let _ = tx.send(c);
         },
+        kubedns::metrics::WatchMetrics::default(),
         shutdown.clone(),
     ));
     // First the default config (legacy start), then the ConfigMap's content.

@@ -7,7 +7,6 @@
 //! back to the default (empty) config on error; an empty `upstreamNameservers` means the
 //! nameservers of resolv.conf, which is re-read on every applied update.
 
-pub mod configmap;
 pub mod validate;
 
 /// resolv.conf parsing lives in the shared crate.

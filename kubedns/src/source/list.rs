@@ -243,7 +243,8 @@ where
     Ok(summary)
 }
 
-/// LIST one page of `K` (all namespaces) and stream its items into `on_item`, which runs on a
+/// LIST one page of `K` at `url` (the collection path, [`kube::Api::resource_url`]: all
+/// namespaces or one) and stream its items into `on_item`, which runs on a
 /// blocking thread and is handed back with the summary (dropped on error: a failed page is
 /// abandoned as a whole).
 ///
@@ -253,6 +254,7 @@ where
 /// the list is served from the API server's watch cache.
 pub async fn list_streaming<K, F>(
     client: &Client,
+    url: &str,
     resource: &'static str,
     lp: &ListParams,
     resource_version: Option<&str>,
@@ -262,9 +264,10 @@ where
     K: Resource<DynamicType = ()> + DeserializeOwned + Send + 'static,
     F: ItemSink<K> + Send + 'static,
 {
-    let url = K::url_path(&(), None);
     let build = |e| ListError::Api(kube::Error::BuildRequest(e));
-    let mut req = kube::core::Request::new(url).list(lp).map_err(build)?;
+    let mut req = kube::core::Request::new(url.to_string())
+        .list(lp)
+        .map_err(build)?;
     if let Some(rv) = resource_version {
         let uri = req.uri().to_string();
         let sep = if uri.ends_with('?') { "" } else { "&" };

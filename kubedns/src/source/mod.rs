@@ -10,6 +10,7 @@
 //! Readiness ([`SyncGate`]) is reached once both Services and endpoints finished a first list.
 
 pub mod client;
+pub mod configmap;
 pub mod list;
 pub mod machine;
 pub mod nodes;
@@ -29,8 +30,7 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -156,13 +156,15 @@ impl Convert<core::Endpoints> for Endpoints {
     }
 }
 
-/// Applies store operations of one model type.
-pub(crate) trait Sink<T> {
-    fn apply_op(&self, op: StoreOp<T>);
+/// What one watched kind does with the operations its [`machine::WatchMachine`] produces:
+/// the per-kind part of the [`reflector`] driver.
+pub trait Sink<T> {
+    /// Apply one operation (an upsert, a delete, or the atomic result of a relist).
+    fn apply_op(&mut self, op: StoreOp<T>);
 }
 
 impl Sink<Service> for Store {
-    fn apply_op(&self, op: StoreOp<Service>) {
+    fn apply_op(&mut self, op: StoreOp<Service>) {
         match op {
             StoreOp::Upsert(s) => self.upsert_service(s),
             StoreOp::Delete { namespace, key } => self.delete_service(&namespace, &key),
@@ -172,7 +174,7 @@ impl Sink<Service> for Store {
 }
 
 impl Sink<EndpointGroup> for Store {
-    fn apply_op(&self, op: StoreOp<EndpointGroup>) {
+    fn apply_op(&mut self, op: StoreOp<EndpointGroup>) {
         match op {
             StoreOp::Upsert(g) => self.upsert_endpoints(g),
             StoreOp::Delete { namespace, key } => self.delete_endpoints(&namespace, &key),
@@ -199,16 +201,6 @@ pub fn change_time<K: Resource>(obj: &K) -> Option<Timestamp> {
         .iter()
         .filter_map(|f| f.time.as_ref().map(|t| t.0))
         .max()
-}
-
-pub(crate) fn event_type<K>(e: &watcher::Event<K>) -> &'static str {
-    match e {
-        watcher::Event::Init => "init",
-        watcher::Event::InitApply(_) => "init_apply",
-        watcher::Event::InitDone => "init_done",
-        watcher::Event::Apply(_) => "apply",
-        watcher::Event::Delete(_) => "delete",
-    }
 }
 
 /// Log a watch error: 403 at warn with an RBAC hint (house style), others at warn once per
@@ -240,14 +232,16 @@ async fn run_watch<K, C>(
     Store: Sink<C::Out>,
 {
     reflector::Reflector {
-        client,
+        client: client.clone(),
         resource,
-        store,
+        sink: store,
+        fields: None,
+        observe_latency: true,
         metrics,
         on_first_sync: Some(on_first_sync),
         watch_list: USE_WATCH_LIST,
     }
-    .run::<K, C>(shutdown)
+    .run::<K, C>(Api::all(client), shutdown)
     .await;
 }
 
@@ -269,6 +263,7 @@ pub async fn detect_endpoint_source(
                 // rather than hold it (list::list_streaming with a sink that drops items).
                 let probe = list::list_streaming::<discovery::EndpointSlice, _>(
                     client,
+                    Api::<discovery::EndpointSlice>::all(client.clone()).resource_url(),
                     "endpointslices",
                     &ListParams::default().limit(1),
                     None,

@@ -3,19 +3,25 @@
 //! `failure-domain.beta.kubernetes.io/zone|region`). Started only while federations are
 //! configured (legacy listed nodes on demand; this needs `list`/`watch` on nodes, like
 //! legacy's `list`). The choice is deterministic: the node with the smallest name that has both
-//! labels. [`NodeZones`] is the pure event → choice state machine.
+//! labels. The watch is the common driver ([`super::reflector`]); [`NodeZones`] is the pure
+//! operation → choice state.
 
 use std::collections::BTreeMap;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::machine::{Convert, StoreOp};
+use super::reflector::Reflector;
+use super::{Sink, USE_WATCH_LIST};
 use crate::metrics::WatchMetrics;
+use crate::model::ModelError;
 use crate::store::Store;
+
+/// Metric/log label of the node watch.
+pub const RESOURCE: &str = "nodes";
 
 /// Zone label (current).
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
@@ -42,11 +48,37 @@ pub fn zone_region(node: &Node) -> Option<(String, String)> {
     ))
 }
 
-/// Node name → zone/region, with relist buffering. Pure.
+/// The compact form of one node: its name and, when it carries both labels, its zone/region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeZone {
+    /// Node name.
+    pub name: String,
+    /// `(zone, region)`, see [`zone_region`].
+    pub zone_region: Option<(String, String)>,
+}
+
+/// Conversion of nodes for the driver (cluster-scoped: the namespace key part is empty).
+struct Nodes;
+impl Convert<Node> for Nodes {
+    type Out = NodeZone;
+    fn convert(n: &Node) -> Result<NodeZone, ModelError> {
+        Ok(NodeZone {
+            name: n.metadata.name.clone().ok_or(ModelError::NoName)?,
+            zone_region: zone_region(n),
+        })
+    }
+    fn key(n: &Node) -> Option<(String, String)> {
+        Some((String::new(), n.metadata.name.clone()?))
+    }
+    fn version(n: &Node) -> Option<String> {
+        n.metadata.resource_version.clone()
+    }
+}
+
+/// Node name → zone/region of the nodes that carry both labels. Pure.
 #[derive(Debug, Default)]
 pub struct NodeZones {
     nodes: BTreeMap<String, (String, String)>,
-    buffer: Option<BTreeMap<String, (String, String)>>,
 }
 
 impl NodeZones {
@@ -55,34 +87,26 @@ impl NodeZones {
         self.nodes.values().next().cloned()
     }
 
-    /// Feed one event; returns the new choice when it changed.
-    pub fn on_event(&mut self, event: watcher::Event<Node>) -> Option<Option<(String, String)>> {
+    /// Apply one operation; returns the new choice when it changed.
+    pub fn apply(&mut self, op: StoreOp<NodeZone>) -> Option<Option<(String, String)>> {
         let before = self.current();
-        match event {
-            watcher::Event::Init => {
-                self.buffer = Some(BTreeMap::new());
-                return None;
+        match op {
+            StoreOp::Replace(all) => {
+                self.nodes = all
+                    .into_iter()
+                    .filter_map(|n| Some((n.name, n.zone_region?)))
+                    .collect();
             }
-            watcher::Event::InitApply(n) => {
-                if let (Some(name), Some(zr)) = (n.metadata.name.clone(), zone_region(&n)) {
-                    self.buffer
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(name, zr);
+            StoreOp::Upsert(n) => match n.zone_region {
+                Some(zr) => {
+                    self.nodes.insert(n.name, zr);
                 }
-                return None;
-            }
-            watcher::Event::InitDone => self.nodes = self.buffer.take().unwrap_or_default(),
-            watcher::Event::Apply(n) => {
-                let name = n.metadata.name.clone()?;
-                match zone_region(&n) {
-                    Some(zr) => self.nodes.insert(name, zr),
-                    None => self.nodes.remove(&name),
-                };
-            }
-            watcher::Event::Delete(n) => {
-                if let Some(name) = &n.metadata.name {
-                    self.nodes.remove(name);
+                None => {
+                    self.nodes.remove(&n.name);
                 }
+            },
+            StoreOp::Delete { key, .. } => {
+                self.nodes.remove(&key);
             }
         }
         let after = self.current();
@@ -90,8 +114,24 @@ impl NodeZones {
     }
 }
 
+/// Keeps the store's federation zone current.
+struct FederationSink {
+    zones: NodeZones,
+    store: Store,
+}
+
+impl Sink<NodeZone> for FederationSink {
+    fn apply_op(&mut self, op: StoreOp<NodeZone>) {
+        if let Some(choice) = self.zones.apply(op) {
+            tracing::info!(zone_region = ?choice, "federation zone/region updated");
+            self.store.set_federation_zone(choice);
+        }
+    }
+}
+
 /// Watch nodes while `federations_on` is true (starting when it first becomes true) and keep
-/// the store's federation zone current.
+/// the store's federation zone current. Federation answers need list/watch on nodes; watch
+/// errors are logged (403 with the RBAC hint) and retried by the driver.
 pub async fn run_nodes(
     client: Client,
     store: Store,
@@ -104,31 +144,21 @@ pub async fn run_nodes(
         r = federations_on.wait_for(|on| *on) => if r.is_err() { return },
     }
     tracing::info!("federations configured: watching nodes for zone/region labels");
-    let api: Api<Node> = Api::all(client);
-    let mut stream = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .boxed();
-    let mut zones = NodeZones::default();
-    loop {
-        let item = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            item = stream.next() => item,
-        };
-        match item {
-            Some(Ok(event)) => {
-                metrics.event("nodes", super::event_type(&event));
-                if let Some(choice) = zones.on_event(event) {
-                    tracing::info!(zone_region = ?choice, "federation zone/region updated");
-                    store.set_federation_zone(choice);
-                }
-            }
-            Some(Err(err)) => {
-                metrics.error("nodes");
-                tracing::warn!(error = %err, "node watch error (federation answers need list/watch on nodes); retrying");
-            }
-            None => return,
-        }
+    Reflector {
+        client: client.clone(),
+        resource: RESOURCE,
+        sink: FederationSink {
+            zones: NodeZones::default(),
+            store,
+        },
+        fields: None,
+        observe_latency: false,
+        metrics,
+        on_first_sync: None::<fn()>,
+        watch_list: USE_WATCH_LIST,
     }
+    .run::<Node, Nodes>(Api::all(client), shutdown)
+    .await;
 }
 
 #[cfg(test)]
@@ -169,38 +199,45 @@ mod tests {
     }
 
     #[test]
-    fn choice_tracks_events() {
+    fn choice_tracks_operations() {
         let zr = |z: &str| Some((z.to_string(), "reg".to_string()));
+        let nz = |name: &str, z: Option<&str>| NodeZone {
+            name: name.into(),
+            zone_region: z.map(|z| (z.to_string(), "reg".to_string())),
+        };
+        let del = |name: &str| StoreOp::Delete {
+            namespace: String::new(),
+            key: name.into(),
+        };
         let mut m = NodeZones::default();
-        assert_eq!(m.on_event(watcher::Event::Init), None);
-        m.on_event(watcher::Event::InitApply(node(
-            "b",
-            &[(ZONE_LABEL, "zb"), (REGION_LABEL, "reg")],
-        )));
-        m.on_event(watcher::Event::InitApply(node("c", &[])));
-        assert_eq!(m.on_event(watcher::Event::InitDone), Some(zr("zb")));
+        // (operation, new choice reported)
+        let cases = [
+            (
+                StoreOp::Replace(vec![nz("b", Some("zb")), nz("c", None)]),
+                Some(zr("zb")),
+            ),
+            (StoreOp::Upsert(nz("a", Some("za"))), Some(zr("za"))),
+            (StoreOp::Upsert(nz("c", Some("zc"))), None),
+            (del("a"), Some(zr("zb"))),
+            (StoreOp::Upsert(nz("b", None)), Some(zr("zc"))),
+            (del("c"), Some(None)),
+            (StoreOp::Replace(vec![]), None),
+        ];
+        for (i, (op, want)) in cases.into_iter().enumerate() {
+            assert_eq!(m.apply(op), want, "step {i}");
+        }
+    }
+
+    #[test]
+    fn conversion_keeps_unlabelled_nodes_as_removals() {
+        let n = node("a", &[(ZONE_LABEL, "z"), (REGION_LABEL, "r")]);
+        assert_eq!(Nodes::key(&n), Some((String::new(), "a".into())));
         assert_eq!(
-            m.on_event(watcher::Event::Apply(node(
-                "a",
-                &[(ZONE_LABEL, "za"), (REGION_LABEL, "reg")]
-            ))),
-            Some(zr("za"))
-        );
-        assert_eq!(
-            m.on_event(watcher::Event::Apply(node(
-                "c",
-                &[(ZONE_LABEL, "zc"), (REGION_LABEL, "reg")]
-            ))),
-            None
-        );
-        assert_eq!(
-            m.on_event(watcher::Event::Delete(node("a", &[]))),
-            Some(zr("zb"))
-        );
-        m.on_event(watcher::Event::Delete(node("b", &[])));
-        assert_eq!(
-            m.on_event(watcher::Event::Delete(node("c", &[]))),
-            Some(None)
+            Nodes::convert(&node("b", &[])),
+            Ok(NodeZone {
+                name: "b".into(),
+                zone_region: None
+            })
         );
     }
 }

@@ -1,4 +1,7 @@
-//! One resource's list-then-watch loop, with the initial state streamed item by item.
+//! The one watch driver of kubedns: a resource's list-then-watch loop, with the initial state
+//! streamed item by item. Services, EndpointSlices/Endpoints, the kube-dns ConfigMap and
+//! Nodes all run through it, with the same backoff, relist and error logging; only the
+//! per-kind conversion ([`Convert`]) and what an applied change does ([`Sink`]) differ.
 //!
 //! kube-runtime's `watcher` lists with `Api::list`, which holds the whole response as text
 //! and then as a `Vec<K>`; with a `resourceVersion=0` list served unpaginated by a pre-1.33
@@ -20,29 +23,30 @@
 //!    watch from the list's resourceVersion.
 //!
 //! Either way every item goes through [`WatchMachine`] as `Init`/`InitApply`/`InitDone`, so
-//! the store receives one atomic `Replace` of compact items (the live zone is untouched until
+//! the sink receives one atomic `Replace` of compact items (the live zone is untouched until
 //! then); only compact items are buffered during a relist. Watch errors: 410 Gone (event or
 //! status) → relist; anything else → logged, counted, re-watch from the last resourceVersion
 //! after a backoff ([`BACKOFF_START`] doubling to [`BACKOFF_MAX`]).
+//!
+//! This module holds the relist loop and the step → sink/metrics/readiness hand-over;
+//! `initial` the streamed LIST, `stream` one watch stream and the re-watch loop.
 
 use std::fmt::Debug;
-use std::marker::PhantomData;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, WatchEvent, WatchParams};
-use kube::runtime::watcher::Event;
+use kube::api::{ListParams, WatchParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::list::{ItemSink, ListError, list_streaming};
-use super::machine::{Convert, RelistBuffer, Step, StoreOp, WatchMachine};
-use super::{Sink, change_time};
+use super::Sink;
+use super::machine::{Convert, Step, StoreOp, WatchMachine};
 use crate::metrics::WatchMetrics;
-use crate::store::Store;
+
+mod initial;
+mod stream;
 
 /// `limit` of the initial LIST (kube-runtime's default page size). A pre-1.33 watch cache
 /// ignores it for `resourceVersion=0`.
@@ -65,13 +69,19 @@ pub const WATCH_LIST_MIN_MINOR: u32 = 32;
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
 /// Everything one resource's loop works with.
-pub struct Reflector<F> {
+pub struct Reflector<S, F> {
     /// API client.
     pub client: Client,
     /// Metric/log label.
     pub resource: &'static str,
-    /// Store fed.
-    pub store: Store,
+    /// Where the compact items go (the record store, the config updater, the federation
+    /// zone): the one per-kind part of the loop.
+    pub sink: S,
+    /// Field selector of every LIST and watch (`metadata.name=<n>` for the one ConfigMap).
+    pub fields: Option<String>,
+    /// Observe `kubedns_dns_programming_duration_seconds` for applied changes (the records
+    /// of Services and endpoints; not config or node changes).
+    pub observe_latency: bool,
     /// Watch metrics.
     pub metrics: WatchMetrics,
     /// Called once, at the first complete initial state.
@@ -106,16 +116,15 @@ fn rejects_watch_list(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if (400..500).contains(&s.code) && ![403, 410, 429].contains(&s.code))
 }
 
-impl<F: FnOnce() + Send> Reflector<F> {
+impl<S, F: FnOnce() + Send> Reflector<S, F> {
     /// Run until `shutdown`.
-    pub async fn run<K, C>(mut self, shutdown: CancellationToken)
+    pub async fn run<K, C>(mut self, api: Api<K>, shutdown: CancellationToken)
     where
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
         C: Convert<K> + 'static,
         C::Out: Send + 'static,
-        Store: Sink<C::Out>,
+        S: Sink<C::Out>,
     {
-        let api: Api<K> = Api::all(self.client.clone());
         let mut machine: WatchMachine<C::Out> = WatchMachine::new(self.resource);
         let mut last_error: Option<String> = None;
         let mut backoff = BACKOFF_START;
@@ -129,7 +138,7 @@ impl<F: FnOnce() + Send> Reflector<F> {
             }
             // 1. Initial state, by watch-list where supported.
             if self.watch_list {
-                let wp = WatchParams::streaming_lists().timeout(WATCH_TIMEOUT_SECS);
+                let wp = self.watch_params(WatchParams::streaming_lists());
                 let opened = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = api.watch(&wp, "") => r,
@@ -199,7 +208,7 @@ impl<F: FnOnce() + Send> Reflector<F> {
             // 2. Streamed LIST.
             let rv = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = self.list_all::<K, C>(&mut machine) => r,
+                r = self.list_all::<K, C>(api.resource_url(), &mut machine) => r,
             };
             let rv = match rv {
                 Ok(rv) => rv,
@@ -252,6 +261,24 @@ impl<F: FnOnce() + Send> Reflector<F> {
         }
     }
 
+    /// `p` with the watch timeout and the field selector.
+    fn watch_params(&self, p: WatchParams) -> WatchParams {
+        let p = p.timeout(WATCH_TIMEOUT_SECS);
+        match &self.fields {
+            Some(f) => p.fields(f),
+            None => p,
+        }
+    }
+
+    /// A LIST page request with the page size and the field selector.
+    fn list_params(&self) -> ListParams {
+        let p = ListParams::default().limit(LIST_PAGE_SIZE);
+        match &self.fields {
+            Some(f) => p.fields(f),
+            None => p,
+        }
+    }
+
     /// Waits out the backoff; false on shutdown.
     async fn pause(&self, backoff: &mut Duration, shutdown: &CancellationToken) -> bool {
         let d = *backoff;
@@ -267,61 +294,6 @@ impl<F: FnOnce() + Send> Reflector<F> {
         super::log_watch_error(self.resource, msg, last);
     }
 
-    /// The whole collection by streamed LIST pages into a [`RelistBuffer`], handed to the
-    /// machine (and the store) at the end; returns the resourceVersion to watch from. A
-    /// failed page abandons the relist: the live store and the machine are untouched.
-    async fn list_all<K, C>(
-        &mut self,
-        machine: &mut WatchMachine<C::Out>,
-    ) -> Result<String, ListError>
-    where
-        K: Resource<DynamicType = ()> + DeserializeOwned + Send + 'static,
-        C: Convert<K> + 'static,
-        C::Out: Send + 'static,
-        Store: Sink<C::Out>,
-    {
-        let started = Instant::now();
-        self.metrics.event(self.resource, "init");
-        let mut sink = BufferSink::<C::Out, C> {
-            buf: RelistBuffer::new(self.resource),
-            _c: PhantomData,
-        };
-        let mut lp = ListParams::default().limit(LIST_PAGE_SIZE);
-        // The first page at resourceVersion=0 (any version, from the watch cache).
-        let mut rv_param = Some("0");
-        let mut pages = 0usize;
-        let mut skipped = 0usize;
-        let rv = loop {
-            let (summary, back) =
-                list_streaming::<K, _>(&self.client, self.resource, &lp, rv_param, sink).await?;
-            sink = back;
-            pages += 1;
-            skipped += summary.skipped;
-            match summary.continue_token {
-                // Later pages carry the list's version in the token; no resourceVersion.
-                Some(c) => {
-                    lp = ListParams::default()
-                        .limit(LIST_PAGE_SIZE)
-                        .continue_token(&c);
-                    rv_param = None;
-                }
-                None => break summary.resource_version,
-            }
-        };
-        tracing::debug!(
-            resource = self.resource,
-            objects = sink.buf.len(),
-            pages,
-            skipped,
-            took = ?started.elapsed(),
-            "list decoded"
-        );
-        let step = machine.finish_relist(sink.buf);
-        self.metrics.event(self.resource, "init_done");
-        self.after_step(machine, step, None);
-        Ok(rv)
-    }
-
     /// Applies one machine step to the store, metrics and readiness. `changed_at`: for a
     /// watch change, when it was received and when the object says it happened.
     fn after_step<T>(
@@ -330,12 +302,12 @@ impl<F: FnOnce() + Send> Reflector<F> {
         step: Step<T>,
         changed_at: Option<(Instant, Option<Timestamp>)>,
     ) where
-        Store: Sink<T>,
+        S: Sink<T>,
     {
         let applied = step.op.is_some();
         if let Some(op) = step.op {
             let replace = matches!(op, StoreOp::Replace(_));
-            self.store.apply_op(op);
+            self.sink.apply_op(op);
             if replace {
                 tracing::debug!(
                     resource = self.resource,
@@ -344,7 +316,7 @@ impl<F: FnOnce() + Send> Reflector<F> {
                 );
             }
         }
-        if let Some((received, ts)) = changed_at.filter(|_| applied) {
+        if let Some((received, ts)) = changed_at.filter(|_| applied && self.observe_latency) {
             let latency = match ts {
                 Some(ts) => Timestamp::now().duration_since(ts).as_secs_f64().max(0.0),
                 None => received.elapsed().as_secs_f64(),
@@ -364,205 +336,6 @@ impl<F: FnOnce() + Send> Reflector<F> {
                 f();
             }
         }
-    }
-
-    /// Consumes one watch stream. `initial`: a watch-list whose initial events come first.
-    /// `None` on shutdown.
-    #[allow(clippy::too_many_arguments)]
-    async fn consume<K, C, S>(
-        &mut self,
-        stream: S,
-        machine: &mut WatchMachine<C::Out>,
-        rv: &mut String,
-        initial: bool,
-        shutdown: &CancellationToken,
-        last_error: &mut Option<String>,
-    ) -> Option<WatchEnd>
-    where
-        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
-        C: Convert<K>,
-        S: Stream<Item = Result<WatchEvent<K>, kube::Error>>,
-        Store: Sink<C::Out>,
-    {
-        let mut stream = std::pin::pin!(stream);
-        let mut buffer = initial.then(|| RelistBuffer::new(self.resource));
-        let mut seen = 0usize;
-        if initial {
-            self.metrics.event(self.resource, "init");
-        }
-        loop {
-            let next = async {
-                if buffer.is_some() && seen == 0 {
-                    tokio::time::timeout(WATCH_LIST_FIRST_EVENT, stream.next())
-                        .await
-                        .unwrap_or(None)
-                } else {
-                    stream.next().await
-                }
-            };
-            let item = tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                item = next => item,
-            };
-            seen += 1;
-            let event = match item {
-                None if buffer.is_some() && seen == 1 => return Some(WatchEnd::NoWatchList),
-                None if buffer.is_some() => return Some(WatchEnd::InitialCut),
-                None => return Some(WatchEnd::Rewatch { error: false }),
-                // An error before the initial events ended: this server does not stream them
-                // (with sendInitialEvents and no resourceVersion nothing can be too old).
-                Some(Err(e)) if buffer.is_some() && is_gone(&e) => {
-                    return Some(WatchEnd::NoWatchList);
-                }
-                Some(Err(e)) if is_gone(&e) => {
-                    self.error(&e.to_string(), last_error);
-                    return Some(WatchEnd::Gone);
-                }
-                Some(Err(e)) => {
-                    // One undecodable event (the stream goes on) or a transport error (it ends).
-                    self.error(&e.to_string(), last_error);
-                    continue;
-                }
-                Some(Ok(ev)) => ev,
-            };
-            if let WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) = &event
-                && let Some(v) = o.meta().resource_version.as_deref()
-            {
-                *rv = v.to_string();
-            }
-            match (event, buffer.as_mut()) {
-                (WatchEvent::Added(o), Some(buf)) => {
-                    self.metrics.event(self.resource, "init_apply");
-                    buf.push::<K, C>(&o);
-                }
-                (WatchEvent::Bookmark(b), Some(_)) => {
-                    *rv = b.metadata.resource_version;
-                    if b.metadata
-                        .annotations
-                        .get(INITIAL_EVENTS_END)
-                        .map(String::as_str)
-                        == Some("true")
-                    {
-                        let buf = buffer
-                            .take()
-                            .unwrap_or_else(|| RelistBuffer::new(self.resource));
-                        self.metrics.event(self.resource, "init_done");
-                        let step = machine.finish_relist(buf);
-                        self.after_step(machine, step, None);
-                        *last_error = None;
-                    }
-                }
-                // Changes before the initial events ended: the server ignored sendInitialEvents.
-                (WatchEvent::Modified(_) | WatchEvent::Deleted(_), Some(_)) => {
-                    return Some(WatchEnd::NoWatchList);
-                }
-                (WatchEvent::Added(o) | WatchEvent::Modified(o), None) => {
-                    self.metrics.event(self.resource, "apply");
-                    let received = Instant::now();
-                    let ts = change_time(&o);
-                    let step = machine.on_event::<K, C>(Event::Apply(o));
-                    self.after_step(machine, step, Some((received, ts)));
-                }
-                (WatchEvent::Deleted(o), None) => {
-                    self.metrics.event(self.resource, "delete");
-                    let received = Instant::now();
-                    // A deletion's only timestamp is `deletionTimestamp` (graceful deletion);
-                    // the last write time would measure the object's age, not the deletion.
-                    let ts = o.meta().deletion_timestamp.as_ref().map(|t| t.0);
-                    let step = machine.on_event::<K, C>(Event::Delete(o));
-                    self.after_step(machine, step, Some((received, ts)));
-                }
-                (WatchEvent::Bookmark(b), None) => *rv = b.metadata.resource_version,
-                (WatchEvent::Error(status), Some(_)) => {
-                    tracing::debug!(resource = self.resource, code = status.code, message = %status.message, "error event before the initial events ended");
-                    return Some(WatchEnd::NoWatchList);
-                }
-                (WatchEvent::Error(status), None) => {
-                    self.error(
-                        &format!(
-                            "watch error event: {} ({} {})",
-                            status.message, status.code, status.reason
-                        ),
-                        last_error,
-                    );
-                    if status.code == 410 {
-                        return Some(WatchEnd::Gone);
-                    }
-                    return Some(WatchEnd::Rewatch { error: true });
-                }
-            }
-        }
-    }
-
-    /// Watches from `rv` until a relist is needed (`true`) or shutdown (`false`).
-    async fn watch_from<K, C>(
-        &mut self,
-        api: &Api<K>,
-        machine: &mut WatchMachine<C::Out>,
-        mut rv: String,
-        error_before: bool,
-        shutdown: &CancellationToken,
-        last_error: &mut Option<String>,
-    ) -> bool
-    where
-        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
-        C: Convert<K>,
-        Store: Sink<C::Out>,
-    {
-        let mut backoff = BACKOFF_START;
-        if error_before && !self.pause(&mut backoff, shutdown).await {
-            return false;
-        }
-        let wp = WatchParams::default().timeout(WATCH_TIMEOUT_SECS);
-        loop {
-            let opened = tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                r = api.watch(&wp, &rv) => r,
-            };
-            let started = Instant::now();
-            let end = match opened {
-                Err(e) if is_gone(&e) => {
-                    self.error(&e.to_string(), last_error);
-                    return true;
-                }
-                Err(e) => {
-                    self.error(&e.to_string(), last_error);
-                    WatchEnd::Rewatch { error: true }
-                }
-                Ok(stream) => {
-                    match self
-                        .consume::<K, C, _>(stream, machine, &mut rv, false, shutdown, last_error)
-                        .await
-                    {
-                        None => return false,
-                        Some(end) => end,
-                    }
-                }
-            };
-            match end {
-                WatchEnd::Gone => return true,
-                WatchEnd::Rewatch { error } if error || started.elapsed() < MIN_WATCH => {
-                    if !self.pause(&mut backoff, shutdown).await {
-                        return false;
-                    }
-                }
-                WatchEnd::Rewatch { .. } | WatchEnd::NoWatchList | WatchEnd::InitialCut => {
-                    backoff = BACKOFF_START;
-                }
-            }
-        }
-    }
-}
-
-/// Fills a [`RelistBuffer`] from a streamed LIST.
-struct BufferSink<T, C> {
-    buf: RelistBuffer<T>,
-    _c: PhantomData<fn() -> C>,
-}
-
-impl<K, C: Convert<K>> ItemSink<K> for BufferSink<C::Out, C> {
-    fn item(&mut self, obj: K) {
-        self.buf.push::<K, C>(&obj);
     }
 }
 
