@@ -11,9 +11,10 @@ use std::time::Duration;
 use kubedns::dns::{DnsMetrics, DnsServer, Limits, Shared};
 use kubedns::forward::{ForwardError, Forwarder, Transport, Validator};
 use kubedns::model::{
-    EndpointAddress, EndpointGroup, EndpointSubset, Service, ServiceKind, ServicePort,
+    EndpointAddress, EndpointGroup, EndpointObject, EndpointSubset, Service, ServiceKind,
+    ServicePort,
 };
-use kubedns::store::{DnsConfig, Store};
+use kubedns::store::{DnsConfig, Standalone as Store};
 
 /// The fake upstream's address (never contacted: the transport is in-process).
 pub fn upstream() -> SocketAddr {
@@ -113,7 +114,7 @@ pub fn store(synced: bool) -> Store {
     store.upsert_endpoints(EndpointGroup {
         namespace: "default".into(),
         service: "big".into(),
-        key: "slice/big".into(),
+        key: EndpointObject::Slice("big".into()),
         subsets: vec![EndpointSubset {
             addresses: (0..100u8)
                 .map(|i| EndpointAddress {
@@ -162,7 +163,7 @@ pub fn fixture(synced: bool) -> Fixture {
     let transport = Arc::new(ReplayTransport::default());
     let fwd = Forwarder::new(transport.clone(), Duration::from_millis(100));
     let server = DnsServer::with_forwarder(
-        store(synced),
+        store(synced).reader(),
         Limits::default(),
         DnsMetrics::unregistered(),
         fwd,

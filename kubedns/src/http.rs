@@ -161,12 +161,12 @@ mod tests {
 
     #[tokio::test]
     async fn routes() {
-        let store = Store::new("cluster.local.");
-        let readiness = Readiness::new(store.clone());
+        let store = crate::store::Standalone::new("cluster.local.");
+        let readiness = Readiness::new(store.reader());
         let metrics = Metrics::new(|_| {});
         let app = router(
             readiness.clone(),
-            store.clone(),
+            store.reader(),
             Some(("/metrics".into(), metrics)),
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

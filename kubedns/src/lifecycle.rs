@@ -40,13 +40,13 @@ pub async fn graceful_shutdown<F: Future>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::Standalone;
 
     #[tokio::test(start_paused = true)]
     async fn sequence_not_ready_then_lame_duck_then_drain() {
-        let store = Store::new("cluster.local.");
+        let store = Standalone::new("cluster.local.");
         store.set_synced();
-        let readiness = Readiness::new(store);
+        let readiness = Readiness::new(store.reader());
         assert!(readiness.is_ready());
         let serving = CancellationToken::new();
         let start = tokio::time::Instant::now();
@@ -82,7 +82,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn drain_deadline() {
-        let readiness = Readiness::new(Store::new("cluster.local."));
+        let readiness = Readiness::new(Standalone::new("cluster.local.").reader());
         let serving = CancellationToken::new();
         let r = graceful_shutdown(
             &Shutdown::new(),

@@ -107,10 +107,29 @@ pub struct EndpointGroup {
     pub namespace: String,
     /// Owning Service name.
     pub service: String,
-    /// Unique key of the source object within the namespace: "slice/<name>" or "endpoints/<name>".
-    pub key: String,
+    /// The source object within the namespace.
+    pub key: EndpointObject,
     /// Address/port groups.
     pub subsets: Vec<EndpointSubset>,
+}
+
+/// The object an [`EndpointGroup`] was read from, by kind and name (variant order keeps
+/// groups sorted as `endpoints/<name>` before `slice/<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EndpointObject {
+    /// A core/v1 Endpoints object.
+    Endpoints(String),
+    /// A `discovery.k8s.io/v1` EndpointSlice.
+    Slice(String),
+}
+
+impl std::fmt::Display for EndpointObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Endpoints(n) => write!(f, "endpoints/{n}"),
+            Self::Slice(n) => write!(f, "slice/{n}"),
+        }
+    }
 }
 
 /// Addresses that share one port list.
@@ -296,7 +315,7 @@ impl EndpointGroup {
         Ok(Self {
             namespace,
             service,
-            key: format!("slice/{name}"),
+            key: EndpointObject::Slice(name.clone()),
             subsets: vec![EndpointSubset { addresses, ports }],
         })
     }
@@ -348,7 +367,7 @@ impl EndpointGroup {
         Ok(Self {
             namespace,
             service: name.clone(),
-            key: format!("endpoints/{name}"),
+            key: EndpointObject::Endpoints(name.clone()),
             subsets,
         })
     }
@@ -507,7 +526,7 @@ mod tests {
         };
         let g = EndpointGroup::from_slice(&slice).expect("slice");
         assert_eq!(g.service, "web");
-        assert_eq!(g.key, "slice/web-abc");
+        assert_eq!(g.key, EndpointObject::Slice("web-abc".into()));
         let a = &g.subsets[0].addresses;
         assert_eq!(a.len(), 3);
         assert!(a[0].ready && a[0].hostname.as_deref() == Some("ep-0"));
@@ -542,7 +561,7 @@ mod tests {
             }]),
         };
         let g = EndpointGroup::from_endpoints(&e).expect("endpoints");
-        assert_eq!(g.key, "endpoints/web");
+        assert_eq!(g.key, EndpointObject::Endpoints("web".into()));
         assert_eq!(g.subsets[0].addresses.len(), MAX_ADDRESSES_PER_OBJECT);
         assert!(g.subsets[0].addresses.iter().all(|a| a.ready));
     }

@@ -23,7 +23,7 @@ use crate::lifecycle::{self, Drain, Shutdown};
 use crate::metrics::Metrics;
 use crate::source::client::{ClientConfigError, client_config};
 use crate::source::{self, Sources, SyncGate, nodes};
-use crate::store::{DnsConfig, Store, StoreOptions};
+use crate::store::{self as records, ConfigHandle, DnsConfig, StoreOptions};
 
 /// Fatal errors of [`run`].
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +107,9 @@ fn to_dns_config(c: EffectiveConfig) -> DnsConfig {
     }
 }
 
-/// A config sink that updates the store and the "federations configured" signal.
+/// A config sink that updates the config handle and the "federations configured" signal.
 fn config_sink(
-    store: Store,
+    config: ConfigHandle,
     federations_on: watch::Sender<bool>,
 ) -> impl FnMut(EffectiveConfig) + Send {
     move |c: EffectiveConfig| {
@@ -119,7 +119,7 @@ fn config_sink(
             *v = on;
             changed
         });
-        store.set_config(to_dns_config(c));
+        config.set(to_dns_config(c));
     }
 }
 
@@ -145,7 +145,16 @@ pub async fn run_with_client(
     shutdown: impl Into<Shutdown>,
 ) -> Result<(), RunError> {
     let shutdown: Shutdown = shutdown.into();
-    let store = Store::with_options(&opts.domain, StoreOptions { ttl: opts.dns_ttl });
+    // The store's handles go to their owners: the writer to the watchers, the config handle
+    // to the config updater, the federation handle to the node watch, the sync flag to the
+    // sync gate; everything else reads.
+    let records::Handles {
+        writer,
+        reader: store,
+        config,
+        federation,
+        synced,
+    } = records::new(&opts.domain, StoreOptions { ttl: opts.dns_ttl });
     let (ns, sub) = opts.prometheus.as_ref().map_or(("skydns", "skydns"), |p| {
         (p.namespace.as_str(), p.subsystem.as_str())
     });
@@ -178,7 +187,7 @@ pub async fn run_with_client(
 
     // 3. Config source and watchers.
     let (fed_tx, fed_rx) = watch::channel(false);
-    let mut sink = config_sink(store.clone(), fed_tx);
+    let mut sink = config_sink(config, fed_tx);
     match opts.config_source.clone() {
         ConfigSource::None => sink(config::static_config(
             opts.federations.clone(),
@@ -211,10 +220,10 @@ pub async fn run_with_client(
             ));
         }
     }
-    let gate = SyncGate::new(store.clone());
+    let gate = SyncGate::new(synced);
     let sources = Sources {
         client: client.clone(),
-        store: store.clone(),
+        writer,
         metrics: metrics.watch.clone(),
         gate: gate.clone(),
     };
@@ -222,7 +231,7 @@ pub async fn run_with_client(
     tasks.spawn(sources.run_endpoints(opts.endpoint_source, background.clone()));
     tasks.spawn(nodes::run_nodes(
         client,
-        store.clone(),
+        federation,
         metrics.watch.clone(),
         fed_rx,
         background.clone(),

@@ -10,9 +10,10 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use kubedns::answer::{Answer, MAX_CNAME_CHAIN, Response, lookup};
 use kubedns::hash::endpoint_hash_label;
 use kubedns::model::{
-    EndpointAddress, EndpointGroup, EndpointSubset, Service, ServiceKind, ServicePort,
+    EndpointAddress, EndpointGroup, EndpointObject, EndpointSubset, Service, ServiceKind,
+    ServicePort,
 };
-use kubedns::store::Store;
+use kubedns::store::Standalone as Store;
 
 const NOW: u64 = 1_700_000_123;
 const Z: &str = "cluster.local.";
@@ -51,7 +52,7 @@ fn eps(service: &str, addrs: &[(&str, Option<&str>)], port: (&str, u16)) -> Endp
     EndpointGroup {
         namespace: "default".into(),
         service: service.into(),
-        key: format!("slice/{service}"),
+        key: EndpointObject::Slice(service.to_string()),
         subsets: vec![EndpointSubset {
             addresses: addrs
                 .iter()

@@ -11,9 +11,10 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use kubedns::dns::{DnsMetrics, DnsServer, Limits};
 use kubedns::forward::{Forwarder, NetTransport};
 use kubedns::model::{
-    EndpointAddress, EndpointGroup, EndpointSubset, Service, ServiceKind, ServicePort,
+    EndpointAddress, EndpointGroup, EndpointObject, EndpointSubset, Service, ServiceKind,
+    ServicePort,
 };
-use kubedns::store::{DnsConfig, Store};
+use kubedns::store::{DnsConfig, Standalone as Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -88,7 +89,7 @@ async fn start(
     store.upsert_endpoints(EndpointGroup {
         namespace: "default".into(),
         service: "big".into(),
-        key: "slice/big".into(),
+        key: EndpointObject::Slice("big".into()),
         subsets: vec![EndpointSubset {
             addresses: (0..100u8)
                 .map(|i| EndpointAddress {
@@ -113,7 +114,7 @@ async fn start(
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("tcp");
     let (ua, ta) = (udp.local_addr().expect("a"), tcp.local_addr().expect("a"));
     let fwd = Forwarder::new(Arc::new(NetTransport), Duration::from_millis(300));
-    let server = DnsServer::with_forwarder(store, limits, DnsMetrics::unregistered(), fwd);
+    let server = DnsServer::with_forwarder(store.reader(), limits, DnsMetrics::unregistered(), fwd);
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move { server.run(vec![udp], vec![tcp], t).await });
@@ -415,7 +416,11 @@ fn no_panic_on_random_or_mutated_packets() {
         ServiceKind::ExternalName("ext.default.svc.cluster.local".into()),
     ));
     store.set_synced();
-    let server = DnsServer::new(store, Limits::default(), DnsMetrics::unregistered());
+    let server = DnsServer::new(
+        store.reader(),
+        Limits::default(),
+        DnsMetrics::unregistered(),
+    );
     let shared = server.shared();
     let src: SocketAddr = "127.0.0.1:1".parse().expect("addr");
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b756265);
@@ -555,7 +560,7 @@ async fn metrics_count_served_queries() {
     let udp_sock = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
     let addr = udp_sock.local_addr().expect("addr");
     let token = CancellationToken::new();
-    let server = DnsServer::new(store, Limits::default(), metrics);
+    let server = DnsServer::new(store.reader(), Limits::default(), metrics);
     let handle = tokio::spawn(server.run(vec![udp_sock], vec![], token.clone()));
     udp(
         addr,
@@ -668,7 +673,11 @@ async fn tcp_framer_over_an_in_memory_stream() {
         ServiceKind::ClusterIp(vec!["10.0.0.1".parse().expect("ip")]),
     ));
     store.set_synced();
-    let server = DnsServer::new(store, Limits::default(), DnsMetrics::unregistered());
+    let server = DnsServer::new(
+        store.reader(),
+        Limits::default(),
+        DnsMetrics::unregistered(),
+    );
     let (mut client, srv) = tokio::io::duplex(1 << 16);
     let peer: SocketAddr = "10.0.0.9:5000".parse().expect("addr");
     let task = tokio::spawn(kubedns::dns::serve_stream(

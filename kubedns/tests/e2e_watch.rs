@@ -18,7 +18,7 @@ use common::{is_watch, list, metric, service, stream};
 use kubedns::cli::EndpointSourceMode;
 use kubedns::metrics::Metrics;
 use kubedns::source::{Sources, SyncGate};
-use kubedns::store::Store;
+use kubedns::store::Standalone as Store;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
@@ -113,10 +113,10 @@ async fn relist_after_410_then_outage_keeps_serving() {
     let client = kube::Client::try_from(cfg).unwrap();
     let store = Store::new("cluster.local.");
     let metrics = Metrics::new(|_| {});
-    let gate = SyncGate::new(store.clone());
+    let gate = SyncGate::new(store.synced());
     let sources = Sources {
         client,
-        store: store.clone(),
+        writer: store.writer(),
         metrics: metrics.watch.clone(),
         gate: gate.clone(),
     };
@@ -210,10 +210,10 @@ async fn forbidden_everywhere_stays_not_ready_and_keeps_retrying() {
     let client = kube::Client::try_from(cfg).unwrap();
     let store = Store::new("cluster.local.");
     let metrics = Metrics::new(|_| {});
-    let gate = SyncGate::new(store.clone());
+    let gate = SyncGate::new(store.synced());
     let sources = Sources {
         client,
-        store: store.clone(),
+        writer: store.writer(),
         metrics: metrics.watch.clone(),
         gate,
     };

@@ -13,7 +13,7 @@ use hickory_proto::rr::rdata::{A, CNAME, SOA, SRV};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use kubedns::answer::{Answer, MAX_CNAME_CHAIN, Response, continue_chase, lookup};
 use kubedns::model::{Service, ServiceKind};
-use kubedns::store::Store;
+use kubedns::store::Standalone as Store;
 
 const NOW: u64 = 1_700_000_123;
 

@@ -10,9 +10,10 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use kubedns::answer::{Answer, Response, lookup};
 use kubedns::hash::endpoint_hash_label;
 use kubedns::model::{
-    EndpointAddress, EndpointGroup, EndpointSubset, Service, ServiceKind, ServicePort,
+    EndpointAddress, EndpointGroup, EndpointObject, EndpointSubset, Service, ServiceKind,
+    ServicePort,
 };
-use kubedns::store::{DnsConfig, Store};
+use kubedns::store::{DnsConfig, Standalone as Store};
 
 const NOW: u64 = 1_700_000_123;
 
@@ -76,7 +77,7 @@ fn eps(ns: &str, svc: &str, subsets: Vec<EndpointSubset>) -> EndpointGroup {
     EndpointGroup {
         namespace: ns.into(),
         service: svc.into(),
-        key: format!("endpoints/{svc}"),
+        key: EndpointObject::Endpoints(svc.to_string()),
         subsets,
     }
 }
@@ -687,7 +688,7 @@ fn group11_named_endpoint_ptr_moves() {
         data(&local(&st, "2.0.0.10.in-addr.arpa.", RecordType::PTR)),
         vec![format!("foo.{TS}")]
     );
-    st.delete_endpoints("default", "endpoints/testservice");
+    st.delete_endpoints("default", EndpointObject::Endpoints("testservice".into()));
     assert_eq!(
         ask(&st, "2.0.0.10.in-addr.arpa.", RecordType::PTR),
         Answer::Forward
@@ -754,7 +755,7 @@ fn group13_federation() {
             vec![subset(&[("10.9.0.1", None)], vec![])],
         ));
         assert_eq!(cname(fq), vec![TS], "{kind}");
-        st.delete_endpoints("default", "endpoints/testservice");
+        st.delete_endpoints("default", EndpointObject::Endpoints("testservice".into()));
         assert_eq!(cname(fq), vec![remote], "{kind}");
     }
     // local target followed for A queries
@@ -904,7 +905,7 @@ fn table_headless_rows() {
             }],
             ports: vec![],
         }],
-        key: "slice/x".into(),
+        key: EndpointObject::Slice("x".into()),
         ..eps("default", "hl", vec![])
     });
     assert_nx(&st, &format!("sleepy.{HL}"), RecordType::A);

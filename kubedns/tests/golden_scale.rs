@@ -7,9 +7,10 @@ use std::net::IpAddr;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use kubedns::answer::{Answer, lookup};
 use kubedns::model::{
-    EndpointAddress, EndpointGroup, EndpointSubset, Service, ServiceKind, ServicePort,
+    EndpointAddress, EndpointGroup, EndpointObject, EndpointSubset, Service, ServiceKind,
+    ServicePort,
 };
-use kubedns::store::Store;
+use kubedns::store::Standalone as Store;
 
 fn build(services: usize, endpoints_per_headless: usize) -> Store {
     let st = Store::new("cluster.local.");
@@ -55,7 +56,7 @@ fn build(services: usize, endpoints_per_headless: usize) -> Store {
         groups.push(EndpointGroup {
             namespace: ns,
             service: name.clone(),
-            key: format!("slice/{name}"),
+            key: EndpointObject::Slice(name.to_string()),
             subsets: vec![EndpointSubset { addresses, ports }],
         });
     }

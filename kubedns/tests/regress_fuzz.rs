@@ -21,7 +21,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use kubedns::dns::{DnsMetrics, DnsServer, Limits, Step};
 use kubedns::forward::{ForwardError, Forwarder, Transport, Validator};
-use kubedns::store::{DnsConfig, Store};
+use kubedns::store::{DnsConfig, Standalone as Store};
 
 /// Upstream that answers `www.example.com. A` with one A record whose owner name is the
 /// compression pointer `C0 00` (into the header).
@@ -86,8 +86,12 @@ async fn f1_header_pointer_reply_is_not_relayed_undecodable() {
         accepted: AtomicUsize::new(0),
     });
     let fwd = Forwarder::new(upstream.clone(), Duration::from_millis(100));
-    let server =
-        DnsServer::with_forwarder(store, Limits::default(), DnsMetrics::unregistered(), fwd);
+    let server = DnsServer::with_forwarder(
+        store.reader(),
+        Limits::default(),
+        DnsMetrics::unregistered(),
+        fwd,
+    );
     let shared = server.shared();
     let q = client_query();
     let src: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
@@ -143,8 +147,12 @@ async fn pointer_into_unrewritten_header_byte_still_relays_decodable() {
     });
     store.set_synced();
     let fwd = Forwarder::new(Arc::new(Upstream), Duration::from_millis(100));
-    let server =
-        DnsServer::with_forwarder(store, Limits::default(), DnsMetrics::unregistered(), fwd);
+    let server = DnsServer::with_forwarder(
+        store.reader(),
+        Limits::default(),
+        DnsMetrics::unregistered(),
+        fwd,
+    );
     let shared = server.shared();
     let q = client_query();
     let src: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
@@ -218,8 +226,12 @@ async fn b2_reply(name: &str, qtype: RecordType) -> Vec<u8> {
     });
     store.set_synced();
     let fwd = Forwarder::new(Arc::new(UpdateOpcodeUpstream), Duration::from_millis(100));
-    let server =
-        DnsServer::with_forwarder(store, Limits::default(), DnsMetrics::unregistered(), fwd);
+    let server = DnsServer::with_forwarder(
+        store.reader(),
+        Limits::default(),
+        DnsMetrics::unregistered(),
+        fwd,
+    );
     let shared = server.shared();
     let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;

@@ -28,7 +28,7 @@ use kubedns::cli::EndpointSourceMode;
 use kubedns::metrics::Metrics;
 use kubedns::run::{RunError, Sockets, run_with_client};
 use kubedns::source::{Sources, SyncGate};
-use kubedns::store::Store;
+use kubedns::store::Standalone as Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::Instant;
@@ -258,10 +258,10 @@ async fn outage_after_sync_keeps_serving_and_backs_off_exponentially() {
         .with_state(script.clone());
     let store = Store::new("cluster.local.");
     let metrics = Metrics::new(|_| {});
-    let gate = SyncGate::new(store.clone());
+    let gate = SyncGate::new(store.synced());
     let sources = Sources {
         client: client(app),
-        store: store.clone(),
+        writer: store.writer(),
         metrics: metrics.watch.clone(),
         gate: gate.clone(),
     };

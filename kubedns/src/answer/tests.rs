@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::Store;
+use crate::store::Standalone as Store;
 use hickory_proto::op::Message;
 use hickory_proto::rr::rdata::{A, CNAME};
 

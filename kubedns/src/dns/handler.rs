@@ -408,10 +408,14 @@ mod tests {
     /// included) and sees store changes at once.
     #[test]
     fn udp_reply_cache_matches_uncached_path_and_follows_store() {
-        let store = Store::new("cluster.local.");
+        let store = crate::store::Standalone::new("cluster.local.");
         store.upsert_service(svc([10, 0, 0, 1]));
         store.set_synced();
-        let server = DnsServer::new(store.clone(), Limits::default(), DnsMetrics::unregistered());
+        let server = DnsServer::new(
+            store.reader(),
+            Limits::default(),
+            DnsMetrics::unregistered(),
+        );
         let shared = server.shared();
         let src: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         let mut cache = ReplyCache::default();
@@ -439,7 +443,7 @@ mod tests {
     /// The same for the shared TCP cache, with a reply far larger than any UDP one.
     #[test]
     fn tcp_reply_cache_matches_uncached_path_and_follows_store() {
-        let store = Store::new("cluster.local.");
+        let store = crate::store::Standalone::new("cluster.local.");
         store.upsert_service(Service {
             kind: ServiceKind::Headless,
             ..svc([10, 0, 0, 1])
@@ -447,7 +451,7 @@ mod tests {
         let group = |last: u8| crate::model::EndpointGroup {
             namespace: "default".into(),
             service: "web".into(),
-            key: "slice/web".into(),
+            key: crate::model::EndpointObject::Slice("web".into()),
             subsets: vec![crate::model::EndpointSubset {
                 addresses: (0..1000u16)
                     .map(|i| crate::model::EndpointAddress {
@@ -461,7 +465,11 @@ mod tests {
         };
         store.upsert_endpoints(group(1));
         store.set_synced();
-        let server = DnsServer::new(store.clone(), Limits::default(), DnsMetrics::unregistered());
+        let server = DnsServer::new(
+            store.reader(),
+            Limits::default(),
+            DnsMetrics::unregistered(),
+        );
         let shared = server.shared();
         let src: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         for id in [1, 2, 3] {

@@ -216,7 +216,7 @@ impl ReplyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::Standalone as Store;
 
     fn req(id: u16, name: &[u8]) -> Vec<u8> {
         let mut b = id.to_be_bytes().to_vec();

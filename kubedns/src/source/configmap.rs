@@ -36,6 +36,7 @@ pub struct NamedUpdate {
 struct ConfigMaps;
 impl Convert<ConfigMap> for ConfigMaps {
     type Out = NamedUpdate;
+    type Key = (String, String);
     fn convert(cm: &ConfigMap) -> Result<NamedUpdate, ModelError> {
         Ok(NamedUpdate {
             name: cm.metadata.name.clone().ok_or(ModelError::NoName)?,
@@ -66,7 +67,10 @@ pub struct ConfigMapSink<P> {
 
 impl<P> ConfigMapSink<P> {
     /// The update one operation means for the ConfigMap `name`, if any. Pure.
-    pub fn update_for(name: &str, op: StoreOp<NamedUpdate>) -> Option<ConfigUpdate> {
+    pub fn update_for(
+        name: &str,
+        op: StoreOp<NamedUpdate, (String, String)>,
+    ) -> Option<ConfigUpdate> {
         match op {
             // Not found in the list: default config (version "").
             StoreOp::Replace(all) => Some(
@@ -78,13 +82,13 @@ impl<P> ConfigMapSink<P> {
             // Other ConfigMaps are ignored even if the server did not filter.
             StoreOp::Upsert(c) => (c.name == name).then_some(c.update),
             // Deletion reverts to defaults.
-            StoreOp::Delete { key, .. } => (key == name).then(ConfigUpdate::default),
+            StoreOp::Delete((_, key)) => (key == name).then(ConfigUpdate::default),
         }
     }
 }
 
-impl<P: FnMut(EffectiveConfig) + Send> Sink<NamedUpdate> for ConfigMapSink<P> {
-    fn apply_op(&mut self, op: StoreOp<NamedUpdate>) {
+impl<P: FnMut(EffectiveConfig) + Send> Sink<NamedUpdate, (String, String)> for ConfigMapSink<P> {
+    fn apply_op(&mut self, op: StoreOp<NamedUpdate, (String, String)>) {
         if let Some(update) = Self::update_for(&self.name, op) {
             apply_and_publish(
                 &mut self.tracker,
@@ -162,10 +166,7 @@ mod tests {
 
     #[test]
     fn operations_to_updates() {
-        let delete = |name: &str| StoreOp::Delete {
-            namespace: "kube-system".into(),
-            key: name.into(),
-        };
+        let delete = |name: &str| StoreOp::Delete(("kube-system".to_string(), name.to_string()));
         // (case, operation, update for "kube-dns")
         let cases = [
             (

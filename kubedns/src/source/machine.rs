@@ -10,23 +10,20 @@
 //! [`WatchMachine::finish_relist`]: only compact items are buffered, never the k8s objects.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
 
 use kube::runtime::watcher::Event;
 
 use crate::model::ModelError;
 
-/// What the store must do for one event.
+/// What the sink must do for one event; `K` is the kind's typed key ([`Convert::Key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreOp<T> {
+pub enum StoreOp<T, K> {
     /// Insert or replace one object.
     Upsert(T),
-    /// Remove one object by namespace and key.
-    Delete {
-        /// Namespace.
-        namespace: String,
-        /// Key within the namespace (Service name, `slice/<name>`, `endpoints/<name>`).
-        key: String,
-    },
+    /// Remove one object by its key.
+    Delete(K),
     /// Replace everything with the result of a complete list (atomic relist).
     Replace(Vec<T>),
 }
@@ -35,10 +32,12 @@ pub enum StoreOp<T> {
 pub trait Convert<K> {
     /// The store's model type.
     type Out;
+    /// The typed key of one object (e.g. [`crate::store::ServiceKey`]).
+    type Key: Clone + Eq + Hash + Debug + Send + 'static;
     /// Convert a k8s object (errors skip the object, logged by the machine).
     fn convert(obj: &K) -> Result<Self::Out, ModelError>;
-    /// `(namespace, key)` of the object, when it has both.
-    fn key(obj: &K) -> Option<(String, String)>;
+    /// Key of the object, when it has one.
+    fn key(obj: &K) -> Option<Self::Key>;
     /// `metadata.resourceVersion`, used to skip replayed events for an unchanged object.
     fn version(_obj: &K) -> Option<String> {
         None
@@ -49,13 +48,13 @@ pub trait Convert<K> {
 /// be filled away from the machine (on the thread decoding a streamed LIST) and handed over
 /// with [`WatchMachine::finish_relist`].
 #[derive(Debug)]
-pub struct RelistBuffer<T> {
+pub struct RelistBuffer<T, Q> {
     resource: &'static str,
     items: Vec<T>,
-    keys: HashMap<(String, String), Option<String>>,
+    keys: HashMap<Q, Option<String>>,
 }
 
-impl<T> RelistBuffer<T> {
+impl<T, Q: Eq + Hash> RelistBuffer<T, Q> {
     /// An empty buffer for `resource`.
     pub fn new(resource: &'static str) -> Self {
         Self {
@@ -66,7 +65,7 @@ impl<T> RelistBuffer<T> {
     }
 
     /// Converts and keeps one object (an unusable one is skipped with a warning).
-    pub fn push<K, C: Convert<K, Out = T>>(&mut self, obj: &K) {
+    pub fn push<K, C: Convert<K, Out = T, Key = Q>>(&mut self, obj: &K) {
         if let (Some(item), Some(key)) = (convert::<K, C>(self.resource, obj), C::key(obj)) {
             self.items.push(item);
             self.keys.insert(key, C::version(obj));
@@ -97,24 +96,24 @@ fn convert<K, C: Convert<K>>(resource: &'static str, obj: &K) -> Option<C::Out> 
 
 /// Buffers relists and tracks which objects are held. One per watched resource.
 #[derive(Debug)]
-pub struct WatchMachine<T> {
+pub struct WatchMachine<T, Q> {
     resource: &'static str,
-    buffer: Option<RelistBuffer<T>>,
+    buffer: Option<RelistBuffer<T, Q>>,
     /// Objects held in the store, with the resourceVersion last applied.
-    keys: HashMap<(String, String), Option<String>>,
+    keys: HashMap<Q, Option<String>>,
     synced: bool,
 }
 
 /// Result of feeding one event.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Step<T> {
+pub struct Step<T, Q> {
     /// Operation for the store, if any.
-    pub op: Option<StoreOp<T>>,
+    pub op: Option<StoreOp<T, Q>>,
     /// True exactly once: at the first `InitDone`.
     pub first_sync: bool,
 }
 
-impl<T> WatchMachine<T> {
+impl<T, Q: Eq + Hash> WatchMachine<T, Q> {
     /// A machine for `resource` (used in logs and metrics labels).
     pub fn new(resource: &'static str) -> Self {
         Self {
@@ -132,7 +131,7 @@ impl<T> WatchMachine<T> {
 
     /// Ends a relist filled elsewhere: the buffer replaces the store's contents at once
     /// (the same as `InitDone`).
-    pub fn finish_relist(&mut self, buffer: RelistBuffer<T>) -> Step<T> {
+    pub fn finish_relist(&mut self, buffer: RelistBuffer<T, Q>) -> Step<T, Q> {
         self.buffer = None;
         self.keys = buffer.keys;
         let first_sync = !self.synced;
@@ -154,7 +153,7 @@ impl<T> WatchMachine<T> {
     }
 
     /// Feed one watcher event.
-    pub fn on_event<K, C: Convert<K, Out = T>>(&mut self, event: Event<K>) -> Step<T> {
+    pub fn on_event<K, C: Convert<K, Out = T, Key = Q>>(&mut self, event: Event<K>) -> Step<T, Q> {
         let op = match event {
             Event::Init => {
                 self.buffer = Some(RelistBuffer::new(self.resource));
@@ -210,12 +209,9 @@ impl<T> WatchMachine<T> {
         }
     }
 
-    fn delete(&mut self, key: (String, String)) -> Option<StoreOp<T>> {
+    fn delete(&mut self, key: Q) -> Option<StoreOp<T, Q>> {
         self.keys.remove(&key);
-        Some(StoreOp::Delete {
-            namespace: key.0,
-            key: key.1,
-        })
+        Some(StoreOp::Delete(key))
     }
 }
 
@@ -228,6 +224,7 @@ mod tests {
     struct C;
     impl Convert<Obj> for C {
         type Out = String;
+        type Key = (String, String);
         fn convert(o: &Obj) -> Result<String, ModelError> {
             if o.2 == "bad" {
                 Err(ModelError::NoName)
@@ -244,7 +241,10 @@ mod tests {
         }
     }
 
-    fn feed(m: &mut WatchMachine<String>, e: Event<Obj>) -> Step<String> {
+    fn feed(
+        m: &mut WatchMachine<String, (String, String)>,
+        e: Event<Obj>,
+    ) -> Step<String, (String, String)> {
         m.on_event::<Obj, C>(e)
     }
 
@@ -276,10 +276,7 @@ mod tests {
             Some(StoreOp::Upsert("ns/a=1".into()))
         );
         assert_eq!(m.object_count(), 1);
-        let del = StoreOp::Delete {
-            namespace: "ns".into(),
-            key: "a".into(),
-        };
+        let del = StoreOp::Delete(("ns".into(), "a".into()));
         assert_eq!(
             feed(&mut m, Event::Delete(("ns", "a", "1"))).op,
             Some(del.clone())

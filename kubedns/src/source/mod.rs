@@ -38,8 +38,8 @@ use tokio_util::sync::CancellationToken;
 use self::machine::{Convert, StoreOp};
 use crate::cli::EndpointSourceMode;
 use crate::metrics::WatchMetrics;
-use crate::model::{EndpointGroup, ModelError, Service};
-use crate::store::Store;
+use crate::model::{EndpointGroup, EndpointObject, ModelError, Service};
+use crate::store::{ServiceKey, SliceKey, SyncFlag, Writer};
 
 /// Annotation the endpoint controllers set to the time of the change that triggered the update
 /// (what CoreDNS uses for its programming-duration metric).
@@ -64,22 +64,22 @@ impl EndpointSource {
     }
 }
 
-/// Tracks the first complete list of Services and endpoints; marks the store synced.
+/// Tracks the first complete list of Services and endpoints; sets the sync flag.
 #[derive(Debug)]
 pub struct SyncGate {
     services: AtomicBool,
     endpoints: AtomicBool,
-    store: Store,
+    synced: SyncFlag,
     tx: watch::Sender<bool>,
 }
 
 impl SyncGate {
-    /// A gate for `store`.
-    pub fn new(store: Store) -> Arc<Self> {
+    /// A gate setting `synced`.
+    pub fn new(synced: SyncFlag) -> Arc<Self> {
         Arc::new(Self {
             services: AtomicBool::new(false),
             endpoints: AtomicBool::new(false),
-            store,
+            synced,
             tx: watch::Sender::new(false),
         })
     }
@@ -90,7 +90,7 @@ impl SyncGate {
             && self.endpoints.load(Ordering::Acquire)
             && !*self.tx.borrow()
         {
-            self.store.set_synced();
+            self.synced.set();
             self.tx.send_replace(true);
             tracing::info!("initial sync of services and endpoints complete; ready");
         }
@@ -111,11 +111,15 @@ impl SyncGate {
 struct Services;
 impl Convert<core::Service> for Services {
     type Out = Service;
+    type Key = ServiceKey;
     fn convert(o: &core::Service) -> Result<Service, ModelError> {
         Service::from_k8s(o)
     }
-    fn key(o: &core::Service) -> Option<(String, String)> {
-        Some((o.metadata.namespace.clone()?, o.metadata.name.clone()?))
+    fn key(o: &core::Service) -> Option<ServiceKey> {
+        Some(ServiceKey::new(
+            o.metadata.namespace.as_deref()?,
+            o.metadata.name.as_deref()?,
+        ))
     }
     fn version(o: &core::Service) -> Option<String> {
         o.metadata.resource_version.clone()
@@ -125,16 +129,17 @@ impl Convert<core::Service> for Services {
 struct Slices;
 impl Convert<discovery::EndpointSlice> for Slices {
     type Out = EndpointGroup;
+    type Key = SliceKey;
     fn convert(o: &discovery::EndpointSlice) -> Result<EndpointGroup, ModelError> {
         EndpointGroup::from_slice(o)
     }
     fn version(o: &discovery::EndpointSlice) -> Option<String> {
         o.metadata.resource_version.clone()
     }
-    fn key(o: &discovery::EndpointSlice) -> Option<(String, String)> {
-        Some((
-            o.metadata.namespace.clone()?,
-            format!("slice/{}", o.metadata.name.as_deref()?),
+    fn key(o: &discovery::EndpointSlice) -> Option<SliceKey> {
+        Some(SliceKey::new(
+            o.metadata.namespace.as_deref()?,
+            EndpointObject::Slice(o.metadata.name.clone()?),
         ))
     }
 }
@@ -142,42 +147,43 @@ impl Convert<discovery::EndpointSlice> for Slices {
 struct Endpoints;
 impl Convert<core::Endpoints> for Endpoints {
     type Out = EndpointGroup;
+    type Key = SliceKey;
     fn convert(o: &core::Endpoints) -> Result<EndpointGroup, ModelError> {
         EndpointGroup::from_endpoints(o)
     }
     fn version(o: &core::Endpoints) -> Option<String> {
         o.metadata.resource_version.clone()
     }
-    fn key(o: &core::Endpoints) -> Option<(String, String)> {
-        Some((
-            o.metadata.namespace.clone()?,
-            format!("endpoints/{}", o.metadata.name.as_deref()?),
+    fn key(o: &core::Endpoints) -> Option<SliceKey> {
+        Some(SliceKey::new(
+            o.metadata.namespace.as_deref()?,
+            EndpointObject::Endpoints(o.metadata.name.clone()?),
         ))
     }
 }
 
 /// What one watched kind does with the operations its [`machine::WatchMachine`] produces:
 /// the per-kind part of the [`reflector`] driver.
-pub trait Sink<T> {
+pub trait Sink<T, K> {
     /// Apply one operation (an upsert, a delete, or the atomic result of a relist).
-    fn apply_op(&mut self, op: StoreOp<T>);
+    fn apply_op(&mut self, op: StoreOp<T, K>);
 }
 
-impl Sink<Service> for Store {
-    fn apply_op(&mut self, op: StoreOp<Service>) {
+impl Sink<Service, ServiceKey> for Writer {
+    fn apply_op(&mut self, op: StoreOp<Service, ServiceKey>) {
         match op {
             StoreOp::Upsert(s) => self.upsert_service(s),
-            StoreOp::Delete { namespace, key } => self.delete_service(&namespace, &key),
+            StoreOp::Delete(key) => self.delete_service(&key),
             StoreOp::Replace(all) => self.replace_services(all),
         }
     }
 }
 
-impl Sink<EndpointGroup> for Store {
-    fn apply_op(&mut self, op: StoreOp<EndpointGroup>) {
+impl Sink<EndpointGroup, SliceKey> for Writer {
+    fn apply_op(&mut self, op: StoreOp<EndpointGroup, SliceKey>) {
         match op {
             StoreOp::Upsert(g) => self.upsert_endpoints(g),
-            StoreOp::Delete { namespace, key } => self.delete_endpoints(&namespace, &key),
+            StoreOp::Delete(key) => self.delete_endpoints(&key),
             StoreOp::Replace(all) => self.replace_endpoints(all),
         }
     }
@@ -221,7 +227,7 @@ fn log_watch_error(resource: &'static str, msg: &str, last: &mut Option<String>)
 async fn run_watch<K, C>(
     client: Client,
     resource: &'static str,
-    store: Store,
+    writer: Writer,
     metrics: WatchMetrics,
     on_first_sync: impl FnOnce() + Send,
     shutdown: CancellationToken,
@@ -229,12 +235,12 @@ async fn run_watch<K, C>(
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
     C: Convert<K> + 'static,
     C::Out: Send + 'static,
-    Store: Sink<C::Out>,
+    Writer: Sink<C::Out, C::Key>,
 {
     reflector::Reflector {
         client: client.clone(),
         resource,
-        sink: store,
+        sink: writer,
         fields: None,
         observe_latency: true,
         metrics,
@@ -302,8 +308,8 @@ pub async fn detect_endpoint_source(
 pub struct Sources {
     /// API client.
     pub client: Client,
-    /// Store fed by the watchers.
-    pub store: Store,
+    /// Write handle of the record store (only the watchers hold one).
+    pub writer: Writer,
     /// Watch metrics.
     pub metrics: WatchMetrics,
     /// Readiness gate.
@@ -317,7 +323,7 @@ impl Sources {
         run_watch::<core::Service, Services>(
             self.client,
             "services",
-            self.store,
+            self.writer,
             self.metrics,
             move || gate.mark(&gate.services),
             shutdown,
@@ -339,7 +345,7 @@ impl Sources {
                 run_watch::<discovery::EndpointSlice, Slices>(
                     self.client,
                     "endpointslices",
-                    self.store,
+                    self.writer,
                     self.metrics,
                     on_sync,
                     shutdown,
@@ -350,7 +356,7 @@ impl Sources {
                 run_watch::<core::Endpoints, Endpoints>(
                     self.client,
                     "endpoints",
-                    self.store,
+                    self.writer,
                     self.metrics,
                     on_sync,
                     shutdown,
@@ -424,18 +430,21 @@ mod tests {
             metadata: meta,
             ..Default::default()
         };
-        assert_eq!(Slices::key(&slice), Some(("ns".into(), "slice/web".into())));
+        assert_eq!(
+            Slices::key(&slice),
+            Some(SliceKey::new("ns", EndpointObject::Slice("web".into())))
+        );
         assert_eq!(
             Endpoints::key(&eps),
-            Some(("ns".into(), "endpoints/web".into()))
+            Some(SliceKey::new("ns", EndpointObject::Endpoints("web".into())))
         );
-        assert_eq!(Services::key(&svc), Some(("ns".into(), "web".into())));
+        assert_eq!(Services::key(&svc), Some(ServiceKey::new("ns", "web")));
     }
 
     #[test]
     fn gate_needs_both_resources() {
-        let store = Store::new("cluster.local.");
-        let gate = SyncGate::new(store.clone());
+        let store = crate::store::Standalone::new("cluster.local.");
+        let gate = SyncGate::new(store.synced());
         gate.mark(&gate.services);
         assert!(!store.is_synced() && !gate.is_synced());
         gate.mark(&gate.endpoints);

@@ -18,7 +18,7 @@ use super::reflector::Reflector;
 use super::{Sink, USE_WATCH_LIST};
 use crate::metrics::WatchMetrics;
 use crate::model::ModelError;
-use crate::store::Store;
+use crate::store::FederationHandle;
 
 /// Metric/log label of the node watch.
 pub const RESOURCE: &str = "nodes";
@@ -57,18 +57,19 @@ pub struct NodeZone {
     pub zone_region: Option<(String, String)>,
 }
 
-/// Conversion of nodes for the driver (cluster-scoped: the namespace key part is empty).
+/// Conversion of nodes for the driver (cluster-scoped: keyed by name).
 struct Nodes;
 impl Convert<Node> for Nodes {
     type Out = NodeZone;
+    type Key = String;
     fn convert(n: &Node) -> Result<NodeZone, ModelError> {
         Ok(NodeZone {
             name: n.metadata.name.clone().ok_or(ModelError::NoName)?,
             zone_region: zone_region(n),
         })
     }
-    fn key(n: &Node) -> Option<(String, String)> {
-        Some((String::new(), n.metadata.name.clone()?))
+    fn key(n: &Node) -> Option<String> {
+        n.metadata.name.clone()
     }
     fn version(n: &Node) -> Option<String> {
         n.metadata.resource_version.clone()
@@ -88,7 +89,7 @@ impl NodeZones {
     }
 
     /// Apply one operation; returns the new choice when it changed.
-    pub fn apply(&mut self, op: StoreOp<NodeZone>) -> Option<Option<(String, String)>> {
+    pub fn apply(&mut self, op: StoreOp<NodeZone, String>) -> Option<Option<(String, String)>> {
         let before = self.current();
         match op {
             StoreOp::Replace(all) => {
@@ -105,8 +106,8 @@ impl NodeZones {
                     self.nodes.remove(&n.name);
                 }
             },
-            StoreOp::Delete { key, .. } => {
-                self.nodes.remove(&key);
+            StoreOp::Delete(name) => {
+                self.nodes.remove(&name);
             }
         }
         let after = self.current();
@@ -114,27 +115,27 @@ impl NodeZones {
     }
 }
 
-/// Keeps the store's federation zone current.
+/// Keeps the federation zone/region handle current.
 struct FederationSink {
     zones: NodeZones,
-    store: Store,
+    federation: FederationHandle,
 }
 
-impl Sink<NodeZone> for FederationSink {
-    fn apply_op(&mut self, op: StoreOp<NodeZone>) {
+impl Sink<NodeZone, String> for FederationSink {
+    fn apply_op(&mut self, op: StoreOp<NodeZone, String>) {
         if let Some(choice) = self.zones.apply(op) {
             tracing::info!(zone_region = ?choice, "federation zone/region updated");
-            self.store.set_federation_zone(choice);
+            self.federation.set(choice);
         }
     }
 }
 
 /// Watch nodes while `federations_on` is true (starting when it first becomes true) and keep
-/// the store's federation zone current. Federation answers need list/watch on nodes; watch
+/// the federation zone/region current. Federation answers need list/watch on nodes; watch
 /// errors are logged (403 with the RBAC hint) and retried by the driver.
 pub async fn run_nodes(
     client: Client,
-    store: Store,
+    federation: FederationHandle,
     metrics: WatchMetrics,
     mut federations_on: watch::Receiver<bool>,
     shutdown: CancellationToken,
@@ -149,7 +150,7 @@ pub async fn run_nodes(
         resource: RESOURCE,
         sink: FederationSink {
             zones: NodeZones::default(),
-            store,
+            federation,
         },
         fields: None,
         observe_latency: false,
@@ -205,10 +206,7 @@ mod tests {
             name: name.into(),
             zone_region: z.map(|z| (z.to_string(), "reg".to_string())),
         };
-        let del = |name: &str| StoreOp::Delete {
-            namespace: String::new(),
-            key: name.into(),
-        };
+        let del = |name: &str| StoreOp::Delete(name.to_string());
         let mut m = NodeZones::default();
         // (operation, new choice reported)
         let cases = [
@@ -231,7 +229,7 @@ mod tests {
     #[test]
     fn conversion_keeps_unlabelled_nodes_as_removals() {
         let n = node("a", &[(ZONE_LABEL, "z"), (REGION_LABEL, "r")]);
-        assert_eq!(Nodes::key(&n), Some((String::new(), "a".into())));
+        assert_eq!(Nodes::key(&n), Some("a".into()));
         assert_eq!(
             Nodes::convert(&node("b", &[])),
             Ok(NodeZone {

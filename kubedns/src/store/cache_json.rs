@@ -13,8 +13,8 @@ impl Store {
     /// JSON view of the served records in the legacy `/cache` shape: a tree of
     /// `ChildNodes` keyed by reversed labels with `Entries` of skydns-like records.
     pub fn cache_json(&self) -> Value {
-        let zone = self.inner.zone.load();
-        let ttl = self.inner.ttl;
+        let zone = self.shared.zone.load();
+        let ttl = self.shared.ttl;
         let rec = |host: String, port: u16| json!({"host": host, "port": port, "priority": 10, "weight": 10, "ttl": ttl});
         let mut nss: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
         let mut entries: Vec<&Arc<ServiceEntry>> = zone.iter().collect();

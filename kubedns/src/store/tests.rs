@@ -1,5 +1,8 @@
 use super::*;
 use crate::model::{EndpointAddress, EndpointSubset, ServiceKind, ServicePort};
+use crate::model::{EndpointGroup, EndpointObject, Service};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn svc(ns: &str, name: &str, kind: ServiceKind) -> Service {
     Service {
@@ -15,11 +18,11 @@ fn svc(ns: &str, name: &str, kind: ServiceKind) -> Service {
     }
 }
 
-fn group(ns: &str, svc: &str, key: &str, ips: &[(&str, Option<&str>)]) -> EndpointGroup {
+fn group(ns: &str, svc: &str, key: EndpointObject, ips: &[(&str, Option<&str>)]) -> EndpointGroup {
     EndpointGroup {
         namespace: ns.into(),
         service: svc.into(),
-        key: key.into(),
+        key,
         subsets: vec![EndpointSubset {
             addresses: ips
                 .iter()
@@ -44,7 +47,7 @@ fn ip(s: &str) -> IpAddr {
 
 #[test]
 fn incremental_updates_and_ptr_moves() {
-    let st = Store::new("cluster.local");
+    let st = Standalone::new("cluster.local");
     assert_eq!(st.domain(), "cluster.local.");
     st.upsert_service(svc(
         "default",
@@ -60,7 +63,7 @@ fn incremental_updates_and_ptr_moves() {
     st.upsert_endpoints(group(
         "default",
         "hl",
-        "slice/a",
+        EndpointObject::Slice("a".into()),
         &[("10.1.0.1", Some("foo"))],
     ));
     // the old snapshot is untouched (readers keep a consistent view)
@@ -75,12 +78,12 @@ fn incremental_updates_and_ptr_moves() {
     st.upsert_endpoints(group(
         "default",
         "hl",
-        "slice/a",
+        EndpointObject::Slice("a".into()),
         &[("10.1.0.2", Some("foo"))],
     ));
     assert!(st.ptr_targets(ip("10.1.0.1")).is_empty());
     assert_eq!(st.ptr_targets(ip("10.1.0.2")).len(), 1);
-    st.delete_endpoints("default", "slice/a");
+    st.delete_endpoints("default", EndpointObject::Slice("a".into()));
     assert!(st.ptr_targets(ip("10.1.0.2")).is_empty());
     st.delete_service("default", "web");
     assert!(st.ptr_targets(ip("10.0.0.10")).is_empty());
@@ -90,18 +93,18 @@ fn incremental_updates_and_ptr_moves() {
 
 #[test]
 fn slices_merge_and_dedup() {
-    let st = Store::new("cluster.local.");
+    let st = Standalone::new("cluster.local.");
     st.upsert_service(svc("ns", "hl", ServiceKind::Headless));
     st.upsert_endpoints(group(
         "ns",
         "hl",
-        "slice/a",
+        EndpointObject::Slice("a".into()),
         &[("10.0.0.1", None), ("10.0.0.2", None)],
     ));
     st.upsert_endpoints(group(
         "ns",
         "hl",
-        "slice/b",
+        EndpointObject::Slice("b".into()),
         &[("10.0.0.2", None), ("10.0.0.3", None)],
     ));
     let e = st.entry("ns", "hl").expect("entry");
@@ -112,7 +115,12 @@ fn slices_merge_and_dedup() {
     assert_eq!(ports.len(), 1);
     assert_eq!(srv.len(), 3);
     // endpoints that arrive before their Service are kept and used later
-    st.upsert_endpoints(group("ns", "late", "slice/c", &[("10.0.0.9", None)]));
+    st.upsert_endpoints(group(
+        "ns",
+        "late",
+        EndpointObject::Slice("c".into()),
+        &[("10.0.0.9", None)],
+    ));
     assert!(st.entry("ns", "late").is_none());
     st.upsert_service(svc("ns", "late", ServiceKind::Headless));
     assert_eq!(st.entry("ns", "late").map(|e| e.endpoint_count()), Some(1));
@@ -120,7 +128,7 @@ fn slices_merge_and_dedup() {
 
 #[test]
 fn relist_swaps_atomically_and_applies_deletions() {
-    let st = Store::new("cluster.local.");
+    let st = Standalone::new("cluster.local.");
     st.upsert_service(svc(
         "a",
         "old",
@@ -148,11 +156,21 @@ fn relist_swaps_atomically_and_applies_deletions() {
 
 #[test]
 fn shared_ip_ptr_targets_are_reference_counted() {
-    let st = Store::new("cluster.local.");
+    let st = Standalone::new("cluster.local.");
     st.upsert_service(svc("ns", "h1", ServiceKind::Headless));
     st.upsert_service(svc("ns", "h2", ServiceKind::Headless));
-    st.upsert_endpoints(group("ns", "h1", "slice/1", &[("10.0.0.5", Some("p"))]));
-    st.upsert_endpoints(group("ns", "h2", "slice/2", &[("10.0.0.5", Some("p"))]));
+    st.upsert_endpoints(group(
+        "ns",
+        "h1",
+        EndpointObject::Slice("1".into()),
+        &[("10.0.0.5", Some("p"))],
+    ));
+    st.upsert_endpoints(group(
+        "ns",
+        "h2",
+        EndpointObject::Slice("2".into()),
+        &[("10.0.0.5", Some("p"))],
+    ));
     assert_eq!(st.ptr_targets(ip("10.0.0.5")).len(), 2);
     st.delete_service("ns", "h1");
     assert_eq!(
@@ -163,7 +181,7 @@ fn shared_ip_ptr_targets_are_reference_counted() {
 
 #[test]
 fn cache_json_shape() {
-    let st = Store::new("cluster.local.");
+    let st = Standalone::new("cluster.local.");
     st.upsert_service(svc(
         "default",
         "web",
@@ -181,12 +199,12 @@ fn cache_json_shape() {
 
 #[test]
 fn readers_see_whole_snapshots_while_writers_churn() {
-    let st = Store::new("cluster.local.");
+    let st = Standalone::new("cluster.local.");
     st.upsert_service(svc("ns", "hl", ServiceKind::Headless));
     let set = |base: u8| {
         let ips: Vec<String> = (1..=10).map(|i| format!("10.{base}.0.{i}")).collect();
         let pairs: Vec<(&str, Option<&str>)> = ips.iter().map(|s| (s.as_str(), None)).collect();
-        group("ns", "hl", "slice/a", &pairs)
+        group("ns", "hl", EndpointObject::Slice("a".into()), &pairs)
     };
     st.upsert_endpoints(set(0));
     let stop = Arc::new(AtomicBool::new(false));

@@ -20,17 +20,17 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
     pub(super) async fn list_all<K, C>(
         &mut self,
         url: &str,
-        machine: &mut WatchMachine<C::Out>,
+        machine: &mut WatchMachine<C::Out, C::Key>,
     ) -> Result<String, ListError>
     where
         K: Resource<DynamicType = ()> + DeserializeOwned + Send + 'static,
         C: Convert<K> + 'static,
         C::Out: Send + 'static,
-        S: Sink<C::Out>,
+        S: Sink<C::Out, C::Key>,
     {
         let started = Instant::now();
         self.metrics.event(self.resource, "init");
-        let mut sink = BufferSink::<C::Out, C> {
+        let mut sink = BufferSink::<C::Out, C::Key, C> {
             buf: RelistBuffer::new(self.resource),
             _c: PhantomData,
         };
@@ -71,12 +71,12 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
 }
 
 /// Fills a [`RelistBuffer`] from a streamed LIST.
-struct BufferSink<T, C> {
-    buf: RelistBuffer<T>,
+struct BufferSink<T, Q, C> {
+    buf: RelistBuffer<T, Q>,
     _c: PhantomData<fn() -> C>,
 }
 
-impl<K, C: Convert<K>> ItemSink<K> for BufferSink<C::Out, C> {
+impl<K, C: Convert<K>> ItemSink<K> for BufferSink<C::Out, C::Key, C> {
     fn item(&mut self, obj: K) {
         self.buf.push::<K, C>(&obj);
     }

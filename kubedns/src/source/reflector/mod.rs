@@ -123,9 +123,9 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
         C: Convert<K> + 'static,
         C::Out: Send + 'static,
-        S: Sink<C::Out>,
+        S: Sink<C::Out, C::Key>,
     {
-        let mut machine: WatchMachine<C::Out> = WatchMachine::new(self.resource);
+        let mut machine: WatchMachine<C::Out, C::Key> = WatchMachine::new(self.resource);
         let mut last_error: Option<String> = None;
         let mut backoff = BACKOFF_START;
         self.metrics.set_synced(self.resource, false);
@@ -296,13 +296,14 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
 
     /// Applies one machine step to the store, metrics and readiness. `changed_at`: for a
     /// watch change, when it was received and when the object says it happened.
-    fn after_step<T>(
+    fn after_step<T, Q>(
         &mut self,
-        machine: &WatchMachine<T>,
-        step: Step<T>,
+        machine: &WatchMachine<T, Q>,
+        step: Step<T, Q>,
         changed_at: Option<(Instant, Option<Timestamp>)>,
     ) where
-        S: Sink<T>,
+        Q: Eq + std::hash::Hash,
+        S: Sink<T, Q>,
     {
         let applied = step.op.is_some();
         if let Some(op) = step.op {

@@ -28,7 +28,7 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
     pub(super) async fn consume<K, C, W>(
         &mut self,
         stream: W,
-        machine: &mut WatchMachine<C::Out>,
+        machine: &mut WatchMachine<C::Out, C::Key>,
         rv: &mut String,
         initial: bool,
         shutdown: &CancellationToken,
@@ -38,7 +38,7 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
         C: Convert<K>,
         W: Stream<Item = Result<WatchEvent<K>, kube::Error>>,
-        S: Sink<C::Out>,
+        S: Sink<C::Out, C::Key>,
     {
         let mut stream = std::pin::pin!(stream);
         let mut buffer = initial.then(|| RelistBuffer::new(self.resource));
@@ -154,7 +154,7 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
     pub(super) async fn watch_from<K, C>(
         &mut self,
         api: &Api<K>,
-        machine: &mut WatchMachine<C::Out>,
+        machine: &mut WatchMachine<C::Out, C::Key>,
         mut rv: String,
         error_before: bool,
         shutdown: &CancellationToken,
@@ -163,7 +163,7 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
     where
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
         C: Convert<K>,
-        S: Sink<C::Out>,
+        S: Sink<C::Out, C::Key>,
     {
         let mut backoff = BACKOFF_START;
         if error_before && !self.pause(&mut backoff, shutdown).await {
