@@ -3,7 +3,7 @@
 
 use serverkit::flags::{GLOG_FLAGS, GlogKind};
 
-use super::DEFAULT_DOMAIN;
+use super::options::DEFAULT_DOMAIN;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {

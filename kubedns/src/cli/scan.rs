@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use serverkit::flags::{parse_go_bool, parse_go_duration, parse_go_int};
+
 use super::flags::{Kind, Spec, lookup};
-use super::{CliError, parse_go_bool, parse_go_duration, parse_go_int};
+use super::options::CliError;
 
 pub(super) fn invalid(flag: &str, value: &str, reason: impl Into<String>) -> CliError {
     CliError::InvalidValue {

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use super::go::expand_env;
+use super::options::{CliError, PrometheusOptions};
 use super::scan::invalid;
-use super::{CliError, PrometheusOptions, expand_env};
 use crate::config::validate::ValidationError;
 
 /// (Go `url.Parse` + `u.Scheme != "" && u.Host != ""`).

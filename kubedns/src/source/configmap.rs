@@ -14,8 +14,7 @@ use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
 use super::machine::{Convert, StoreOp};
-use super::reflector::Reflector;
-use super::{Sink, USE_WATCH_LIST};
+use super::reflector::{Reflector, Sink, USE_WATCH_LIST};
 use crate::config::{ConfigTracker, ConfigUpdate, EffectiveConfig, apply_and_publish, resolv};
 use crate::metrics::WatchMetrics;
 use crate::model::ModelError;

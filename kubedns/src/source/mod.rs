@@ -16,11 +16,11 @@ pub mod machine;
 pub mod nodes;
 mod reflector;
 
-pub use reflector::{BACKOFF_MAX, BACKOFF_START, LIST_PAGE_SIZE, WATCH_TIMEOUT_SECS};
+pub use reflector::{
+    BACKOFF_MAX, BACKOFF_START, LIST_PAGE_SIZE, Sink, TRIGGER_TIME_ANNOTATION, USE_WATCH_LIST,
+    WATCH_TIMEOUT_SECS, change_time,
+};
 
-/// Try watch-list (`sendInitialEvents`) first; the reflector falls back to a streamed LIST
-/// for a server that does not support it.
-pub const USE_WATCH_LIST: bool = true;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -40,10 +39,6 @@ use crate::cli::EndpointSourceMode;
 use crate::metrics::WatchMetrics;
 use crate::model::{EndpointGroup, EndpointObject, ModelError, Service};
 use crate::store::{ServiceKey, SliceKey, SyncFlag, Writer};
-
-/// Annotation the endpoint controllers set to the time of the change that triggered the update
-/// (what CoreDNS uses for its programming-duration metric).
-pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
 /// Resolved endpoint source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,13 +157,6 @@ impl Convert<core::Endpoints> for Endpoints {
     }
 }
 
-/// What one watched kind does with the operations its [`machine::WatchMachine`] produces:
-/// the per-kind part of the [`reflector`] driver.
-pub trait Sink<T, K> {
-    /// Apply one operation (an upsert, a delete, or the atomic result of a relist).
-    fn apply_op(&mut self, op: StoreOp<T, K>);
-}
-
 impl Sink<Service, ServiceKey> for Writer {
     fn apply_op(&mut self, op: StoreOp<Service, ServiceKey>) {
         match op {
@@ -187,40 +175,6 @@ impl Sink<EndpointGroup, SliceKey> for Writer {
             StoreOp::Replace(all) => self.replace_endpoints(all),
         }
     }
-}
-
-/// When the change carried by `obj` happened, as far as the object tells: the endpoint
-/// controller's trigger-time annotation (exact), else the newest `managedFields` time (a write
-/// time with one-second resolution: an approximation).
-pub fn change_time<K: Resource>(obj: &K) -> Option<Timestamp> {
-    let meta = obj.meta();
-    if let Some(t) = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
-        && let Ok(ts) = t.parse::<Timestamp>()
-    {
-        return Some(ts);
-    }
-    meta.managed_fields
-        .as_ref()?
-        .iter()
-        .filter_map(|f| f.time.as_ref().map(|t| t.0))
-        .max()
-}
-
-/// Log a watch error: 403 at warn with an RBAC hint (house style), others at warn once per
-/// distinct message and at debug when repeated.
-fn log_watch_error(resource: &'static str, msg: &str, last: &mut Option<String>) {
-    let forbidden = msg.contains("403") || msg.to_ascii_lowercase().contains("forbidden");
-    if forbidden {
-        tracing::warn!(resource, error = %msg, "watch forbidden (403): check the RBAC role (list/watch needed); retrying");
-    } else if last.as_deref() != Some(msg) {
-        tracing::warn!(resource, error = %msg, "watch error; retrying with backoff");
-    } else {
-        tracing::debug!(resource, error = %msg, "watch error (repeated)");
-    }
-    *last = Some(msg.to_string());
 }
 
 /// Run one resource's list-then-watch loop until `shutdown` (see [`reflector`]).

@@ -14,8 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::machine::{Convert, StoreOp};
-use super::reflector::Reflector;
-use super::{Sink, USE_WATCH_LIST};
+use super::reflector::{Reflector, Sink, USE_WATCH_LIST};
 use crate::metrics::WatchMetrics;
 use crate::model::ModelError;
 use crate::store::FederationHandle;

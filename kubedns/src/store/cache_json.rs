@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::{EntryKind, ServiceEntry, Store};
+use super::entry::{EntryKind, ServiceEntry};
+use super::reader::Store;
 
 impl Store {
     /// JSON view of the served records in the legacy `/cache` shape: a tree of

@@ -1,82 +1,74 @@
-//! The small shared values that sit beside the record store, each with its own owner:
-//! the ConfigMap-derived [`DnsConfig`] (written by the config updater), the federation
-//! zone/region (written by the node watch) and the initial-sync flag (written by the sync
-//! gate). Each handle is a cheap clone; readers load them lock-free into a [`super::View`].
+//! One store's handles created together ([`new`]) and the options they are created with; `run`
+//! hands each handle to its one owner.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicUsize;
 
 use arc_swap::ArcSwap;
-use std::collections::BTreeMap;
+use hickory_proto::rr::Name;
 
-/// Runtime configuration from the kube-dns ConfigMap / flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DnsConfig {
-    /// Federation name → federation domain.
-    pub federations: BTreeMap<String, String>,
-    /// ConfigMap `upstreamNameservers` (empty = use `resolv_conf_upstreams`).
-    pub upstreams: Vec<SocketAddr>,
-    /// Nameservers from resolv.conf (or `--nameservers`).
-    pub resolv_conf_upstreams: Vec<SocketAddr>,
+use super::reader::Store;
+use super::shared::Shared;
+use super::values::{ConfigHandle, FederationHandle, SyncFlag};
+use super::writer::Writer;
+use super::zone::Zone;
+
+/// Default TTL of every synthesised record (legacy `defaultTTL = 30`).
+pub const DEFAULT_TTL: u32 = 30;
+
+/// Store options.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// TTL of synthesised records (default 30, a future `--dns-ttl`).
+    pub ttl: u32,
 }
 
-impl DnsConfig {
-    /// The upstream list actually used for forwarding.
-    pub fn effective_upstreams(&self) -> &[SocketAddr] {
-        if self.upstreams.is_empty() {
-            &self.resolv_conf_upstreams
-        } else {
-            &self.upstreams
-        }
-    }
-}
-
-/// The current [`DnsConfig`] (federations and upstreams), replaced atomically.
-#[derive(Debug, Clone, Default)]
-pub struct ConfigHandle(Arc<ArcSwap<DnsConfig>>);
-
-impl ConfigHandle {
-    /// Replace federations and upstreams atomically.
-    pub fn set(&self, c: DnsConfig) {
-        self.0.store(Arc::new(c));
-    }
-
-    /// Current config.
-    pub fn get(&self) -> Arc<DnsConfig> {
-        self.0.load_full()
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { ttl: DEFAULT_TTL }
     }
 }
 
-/// Zone and region of this cluster's nodes (federation CNAME targets); `None` until known.
-#[derive(Debug, Clone, Default)]
-pub struct FederationHandle(Arc<ArcSwap<Option<(String, String)>>>);
-
-impl FederationHandle {
-    /// Set the zone and region.
-    pub fn set(&self, zone_region: Option<(String, String)>) {
-        self.0.store(Arc::new(zone_region));
-    }
-
-    /// Current zone and region.
-    pub fn get(&self) -> Arc<Option<(String, String)>> {
-        self.0.load_full()
-    }
+/// One store's handles, created together by [`new`]; `run` hands each to its owner.
+#[derive(Debug, Clone)]
+pub struct Handles {
+    /// Record writes (the watchers).
+    pub writer: Writer,
+    /// Record reads and views (answer, dns, http).
+    pub reader: Store,
+    /// Federations and upstreams (the config updater).
+    pub config: ConfigHandle,
+    /// Federation zone/region (the node watch).
+    pub federation: FederationHandle,
+    /// Initial sync done (the sync gate).
+    pub synced: SyncFlag,
 }
 
-/// Whether the initial sync of Services and endpoints is complete (cluster queries get
-/// SERVFAIL and `/readiness` fails until it is).
-#[derive(Debug, Clone, Default)]
-pub struct SyncFlag(Arc<AtomicBool>);
-
-impl SyncFlag {
-    /// Mark the initial sync complete.
-    pub fn set(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    /// Initial sync complete?
-    pub fn get(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+/// A new empty store for `domain` (e.g. `cluster.local.`) with its handles.
+pub fn new(domain: &str, opts: StoreOptions) -> Handles {
+    let mut d = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    d.push('.');
+    let shared = Arc::new(Shared {
+        domain_name: Name::from_ascii(&d).unwrap_or_else(|err| {
+            tracing::error!(domain = %d, %err, "invalid cluster domain, serving the root");
+            Name::root()
+        }),
+        domain: Arc::from(d),
+        ttl: opts.ttl,
+        zone: ArcSwap::from_pointee(Zone::default()),
+        groups: AtomicUsize::new(0),
+    });
+    let (config, federation, synced) = Default::default();
+    Handles {
+        writer: Writer::new(shared.clone()),
+        reader: Store {
+            shared,
+            config: ConfigHandle::clone(&config),
+            federation: FederationHandle::clone(&federation),
+            synced: SyncFlag::clone(&synced),
+        },
+        config,
+        federation,
+        synced,
     }
 }

@@ -6,10 +6,11 @@ use std::ops::Deref;
 
 use tokio::time::Instant;
 
-use super::{
-    ConfigHandle, DnsConfig, FederationHandle, Handles, ServiceKey, SliceKey, Store, StoreOptions,
-    SyncFlag, Writer,
-};
+use super::handles::{Handles, StoreOptions};
+use super::keys::{ServiceKey, SliceKey};
+use super::reader::Store;
+use super::values::{ConfigHandle, DnsConfig, FederationHandle, SyncFlag};
+use super::writer::Writer;
 use crate::model::{EndpointGroup, EndpointObject, Service};
 
 /// A store and all its handles (see the module header).
@@ -24,7 +25,7 @@ impl Standalone {
 
     /// New empty store with options.
     pub fn with_options(domain: &str, opts: StoreOptions) -> Self {
-        Self(super::new(domain, opts))
+        Self(super::handles::new(domain, opts))
     }
 
     /// The read handle.

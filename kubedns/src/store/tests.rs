@@ -1,6 +1,7 @@
 use super::*;
 use crate::model::{EndpointAddress, EndpointSubset, ServiceKind, ServicePort};
 use crate::model::{EndpointGroup, EndpointObject, Service};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

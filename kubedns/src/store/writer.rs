@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::time::Instant;
 
+use super::entry::ServiceEntry;
 use super::keys::{ServiceKey, SliceKey};
-use super::zone::service_key;
-use super::{ServiceEntry, Shared, Zone};
+use super::shared::Shared;
+use super::zone::{Zone, service_key};
 use crate::model::{EndpointGroup, Service};
 
 #[derive(Default)]

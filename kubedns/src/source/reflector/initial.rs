@@ -8,10 +8,9 @@ use kube::Resource;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::super::Sink;
 use super::super::list::{ItemSink, ListError, list_streaming};
 use super::super::machine::{Convert, RelistBuffer, WatchMachine};
-use super::Reflector;
+use super::{Reflector, Sink};
 
 impl<S, F: FnOnce() + Send> Reflector<S, F> {
     /// The whole collection by streamed LIST pages into a [`RelistBuffer`], handed to the

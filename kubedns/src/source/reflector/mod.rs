@@ -41,12 +41,18 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Sink;
 use super::machine::{Convert, Step, StoreOp, WatchMachine};
 use crate::metrics::WatchMetrics;
 
 mod initial;
 mod stream;
+
+/// Try watch-list (`sendInitialEvents`) first; the reflector falls back to a streamed LIST
+/// for a server that does not support it.
+pub const USE_WATCH_LIST: bool = true;
+/// Annotation the endpoint controllers set to the time of the change that triggered the update
+/// (what CoreDNS uses for its programming-duration metric).
+pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
 /// `limit` of the initial LIST (kube-runtime's default page size). A pre-1.33 watch cache
 /// ignores it for `resourceVersion=0`.
@@ -67,6 +73,13 @@ pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const WATCH_LIST_MIN_MINOR: u32 = 32;
 /// Annotation of the BOOKMARK that ends the initial events of a watch-list.
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+
+/// What one watched kind does with the operations its [`WatchMachine`] produces: the
+/// per-kind part of this driver.
+pub trait Sink<T, K> {
+    /// Apply one operation (an upsert, a delete, or the atomic result of a relist).
+    fn apply_op(&mut self, op: StoreOp<T, K>);
+}
 
 /// Everything one resource's loop works with.
 pub struct Reflector<S, F> {
@@ -291,7 +304,7 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
 
     fn error(&self, msg: &str, last: &mut Option<String>) {
         self.metrics.error(self.resource);
-        super::log_watch_error(self.resource, msg, last);
+        log_watch_error(self.resource, msg, last);
     }
 
     /// Applies one machine step to the store, metrics and readiness. `changed_at`: for a
@@ -338,6 +351,40 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
             }
         }
     }
+}
+
+/// When the change carried by `obj` happened, as far as the object tells: the endpoint
+/// controller's trigger-time annotation (exact), else the newest `managedFields` time (a write
+/// time with one-second resolution: an approximation).
+pub fn change_time<K: Resource>(obj: &K) -> Option<Timestamp> {
+    let meta = obj.meta();
+    if let Some(t) = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
+        && let Ok(ts) = t.parse::<Timestamp>()
+    {
+        return Some(ts);
+    }
+    meta.managed_fields
+        .as_ref()?
+        .iter()
+        .filter_map(|f| f.time.as_ref().map(|t| t.0))
+        .max()
+}
+
+/// Log a watch error: 403 at warn with an RBAC hint (house style), others at warn once per
+/// distinct message and at debug when repeated.
+fn log_watch_error(resource: &'static str, msg: &str, last: &mut Option<String>) {
+    let forbidden = msg.contains("403") || msg.to_ascii_lowercase().contains("forbidden");
+    if forbidden {
+        tracing::warn!(resource, error = %msg, "watch forbidden (403): check the RBAC role (list/watch needed); retrying");
+    } else if last.as_deref() != Some(msg) {
+        tracing::warn!(resource, error = %msg, "watch error; retrying with backoff");
+    } else {
+        tracing::debug!(resource, error = %msg, "watch error (repeated)");
+    }
+    *last = Some(msg.to_string());
 }
 
 #[cfg(test)]

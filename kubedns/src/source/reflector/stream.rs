@@ -13,12 +13,10 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::super::Sink;
-use super::super::change_time;
 use super::super::machine::{Convert, RelistBuffer, WatchMachine};
 use super::{
-    BACKOFF_START, INITIAL_EVENTS_END, MIN_WATCH, Reflector, WATCH_LIST_FIRST_EVENT, WatchEnd,
-    is_gone,
+    BACKOFF_START, INITIAL_EVENTS_END, MIN_WATCH, Reflector, Sink, WATCH_LIST_FIRST_EVENT,
+    WatchEnd, change_time, is_gone,
 };
 
 impl<S, F: FnOnce() + Send> Reflector<S, F> {
