@@ -1,11 +1,16 @@
 //! kubedns: authoritative cluster DNS served from memory, fed by a Kubernetes API watch.
 //!
-//! Data flow: `source` (kube-runtime watchers, EndpointSlice → Endpoints fallback, relist
-//! buffering) → `model` (k8s objects → compact service/endpoint types) → `store` (per-Service
-//! records in lock-free snapshots) → `answer` (pure lookup: name, type → answer) → `dns`
-//! (UDP/TCP pipeline with caps, EDNS, metrics) with `forward` for names outside the zone.
-//! `cli` and `config` hold the legacy kube-dns flags and ConfigMap rules; `http` serves
-//! `/readiness`, `/cache`, `/healthz` and metrics; `run` and `lifecycle` tie it together.
+//! Data flow: `source` (one list-then-watch driver, `source::reflector`, for Services,
+//! EndpointSlices → Endpoints fallback, the kube-dns ConfigMap and Nodes; relist buffering in
+//! `source::machine`) → `model` (k8s objects → compact service/endpoint types) → `store` (the
+//! `Writer` the watchers own, per-Service records under typed keys published as lock-free
+//! snapshots; cheap `Store` read handles; config, federation zone and sync flag as their own
+//! handles) → `answer` (pure lookup: name, type → `Response`/`Answer`; CHAOS, cluster names,
+//! CNAME chains) → `dns` (UDP/TCP pipeline with caps, EDNS, metrics) with `forward` for names
+//! outside the zone. `cli` and `config` hold the legacy kube-dns flags and ConfigMap rules;
+//! `http` serves `/readiness`, `/cache`, `/healthz` and metrics; `run` and `lifecycle` tie it
+//! together, handing each store handle to its one owner. Module dependencies form a DAG
+//! (docs/kubedns.md, "Module layout").
 //! What kubedns shares with dnsmasq-rs and healthz lives in `serverkit`: Go flag values and
 //! the glog list, resolv.conf, reverse names, the ConfigMap directory reader, socket binding,
 //! the DNS-over-TCP loop, signals/lame duck/drain and tracing setup.

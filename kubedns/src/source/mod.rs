@@ -1,13 +1,16 @@
-//! API watchers feeding the store: Services, endpoints (EndpointSlices `discovery.k8s.io/v1`,
-//! or core/v1 Endpoints when slices are forbidden or absent — the legacy `system:kube-dns` role
-//! only grants `endpoints`), and Nodes for federation zone/region.
+//! API watchers: Services and endpoints (EndpointSlices `discovery.k8s.io/v1`, or core/v1
+//! Endpoints when slices are forbidden or absent — the legacy `system:kube-dns` role only
+//! grants `endpoints`) feeding the store's [`Writer`] (this module), the kube-dns ConfigMap
+//! feeding the config updater ([`configmap`]), and Nodes feeding the federation zone/region
+//! ([`nodes`]).
 //!
-//! Each resource runs a [`reflector`] loop: the initial state by watch-list where the server
-//! supports it, else by a LIST decoded item by item ([`list`]), then a kube-rs watch; an error
-//! never ends the loop (it is logged, counted in `kubedns_watch_errors_total` and retried with
-//! backoff). Events go through the pure [`machine::WatchMachine`], which buffers relists (as
-//! compact items) and hands them to the store atomically.
-//! Readiness ([`SyncGate`]) is reached once both Services and endpoints finished a first list.
+//! Every kind runs the one driver, `reflector`: the initial state by watch-list where the
+//! server supports it, else by a LIST decoded item by item ([`list`]), then a kube-rs watch;
+//! an error never ends the loop (it is logged, counted in `kubedns_watch_errors_total` and
+//! retried with backoff). Events go through the pure [`machine::WatchMachine`], which buffers
+//! relists (as compact items, keyed by the kind's typed key) and hands them to the kind's
+//! [`Sink`] atomically. Readiness ([`SyncGate`]) is reached once both Services and endpoints
+//! finished a first list; it sets the store's [`SyncFlag`].
 
 pub mod client;
 pub mod configmap;

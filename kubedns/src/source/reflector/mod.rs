@@ -29,31 +29,30 @@
 //! after a backoff ([`BACKOFF_START`] doubling to [`BACKOFF_MAX`]).
 //!
 //! This module holds the relist loop and the step → sink/metrics/readiness hand-over;
-//! `initial` the streamed LIST, `stream` one watch stream and the re-watch loop.
+//! `initial` the streamed LIST, `stream` one watch stream and the re-watch loop, `apply`
+//! what follows each step (sink, latency, gauges, readiness) and the error log.
 
 use std::fmt::Debug;
 use std::time::Duration;
 
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, WatchParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::machine::{Convert, Step, StoreOp, WatchMachine};
+use super::machine::{Convert, StoreOp, WatchMachine};
 use crate::metrics::WatchMetrics;
 
+mod apply;
 mod initial;
 mod stream;
+
+use apply::log_watch_error;
+pub use apply::{TRIGGER_TIME_ANNOTATION, change_time};
 
 /// Try watch-list (`sendInitialEvents`) first; the reflector falls back to a streamed LIST
 /// for a server that does not support it.
 pub const USE_WATCH_LIST: bool = true;
-/// Annotation the endpoint controllers set to the time of the change that triggered the update
-/// (what CoreDNS uses for its programming-duration metric).
-pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
-
 /// `limit` of the initial LIST (kube-runtime's default page size). A pre-1.33 watch cache
 /// ignores it for `resourceVersion=0`.
 pub const LIST_PAGE_SIZE: u32 = 500;
@@ -306,85 +305,6 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
         self.metrics.error(self.resource);
         log_watch_error(self.resource, msg, last);
     }
-
-    /// Applies one machine step to the store, metrics and readiness. `changed_at`: for a
-    /// watch change, when it was received and when the object says it happened.
-    fn after_step<T, Q>(
-        &mut self,
-        machine: &WatchMachine<T, Q>,
-        step: Step<T, Q>,
-        changed_at: Option<(Instant, Option<Timestamp>)>,
-    ) where
-        Q: Eq + std::hash::Hash,
-        S: Sink<T, Q>,
-    {
-        let applied = step.op.is_some();
-        if let Some(op) = step.op {
-            let replace = matches!(op, StoreOp::Replace(_));
-            self.sink.apply_op(op);
-            if replace {
-                tracing::debug!(
-                    resource = self.resource,
-                    objects = machine.object_count(),
-                    "list applied"
-                );
-            }
-        }
-        if let Some((received, ts)) = changed_at.filter(|_| applied && self.observe_latency) {
-            let latency = match ts {
-                Some(ts) => Timestamp::now().duration_since(ts).as_secs_f64().max(0.0),
-                None => received.elapsed().as_secs_f64(),
-            };
-            self.metrics.programming_latency.observe(latency);
-        }
-        self.metrics
-            .set_objects(self.resource, machine.object_count());
-        if step.first_sync {
-            self.metrics.set_synced(self.resource, true);
-            tracing::info!(
-                resource = self.resource,
-                objects = machine.object_count(),
-                "initial list complete"
-            );
-            if let Some(f) = self.on_first_sync.take() {
-                f();
-            }
-        }
-    }
-}
-
-/// When the change carried by `obj` happened, as far as the object tells: the endpoint
-/// controller's trigger-time annotation (exact), else the newest `managedFields` time (a write
-/// time with one-second resolution: an approximation).
-pub fn change_time<K: Resource>(obj: &K) -> Option<Timestamp> {
-    let meta = obj.meta();
-    if let Some(t) = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
-        && let Ok(ts) = t.parse::<Timestamp>()
-    {
-        return Some(ts);
-    }
-    meta.managed_fields
-        .as_ref()?
-        .iter()
-        .filter_map(|f| f.time.as_ref().map(|t| t.0))
-        .max()
-}
-
-/// Log a watch error: 403 at warn with an RBAC hint (house style), others at warn once per
-/// distinct message and at debug when repeated.
-fn log_watch_error(resource: &'static str, msg: &str, last: &mut Option<String>) {
-    let forbidden = msg.contains("403") || msg.to_ascii_lowercase().contains("forbidden");
-    if forbidden {
-        tracing::warn!(resource, error = %msg, "watch forbidden (403): check the RBAC role (list/watch needed); retrying");
-    } else if last.as_deref() != Some(msg) {
-        tracing::warn!(resource, error = %msg, "watch error; retrying with backoff");
-    } else {
-        tracing::debug!(resource, error = %msg, "watch error (repeated)");
-    }
-    *last = Some(msg.to_string());
 }
 
 #[cfg(test)]
