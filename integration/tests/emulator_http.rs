@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Http, rv};
-use integration::emulator::{Emulator, EmulatorConfig, OutageMode, StoreConfig};
+use kube_emulator::{Emulator, EmulatorConfig, OutageMode, StoreConfig};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(5);

@@ -13,8 +13,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
-use integration::emulator::rbac::{Request, ResourceAttributes};
-use integration::emulator::{Emulator, EmulatorConfig, UserInfo, tls};
 use integration::harness::bins::{binary_path, skip_without_binaries};
 use integration::harness::dns::{DnsClient, Transport, answer_ips};
 use integration::harness::objects::{Addr, endpoints, service};
@@ -25,6 +23,8 @@ use integration::harness::wait;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
+use kube_emulator::rbac::{Request, ResourceAttributes};
+use kube_emulator::{Emulator, EmulatorConfig, UserInfo, tls};
 use serde_json::Value;
 use serverkit::require::Need;
 
