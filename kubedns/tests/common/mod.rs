@@ -93,3 +93,4 @@ pub fn metric(m: &Metrics, line_prefix: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+pub mod answers;
