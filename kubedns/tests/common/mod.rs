@@ -94,3 +94,4 @@ pub fn metric(m: &Metrics, line_prefix: &str) -> f64 {
         .unwrap_or(0.0)
 }
 pub mod answers;
+pub mod server;
