@@ -94,4 +94,5 @@ pub fn metric(m: &Metrics, line_prefix: &str) -> f64 {
         .unwrap_or(0.0)
 }
 pub mod answers;
+pub mod chase;
 pub mod server;
