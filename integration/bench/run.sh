@@ -183,7 +183,7 @@ ensure_tools() {
 build() {
     if [ "$BUILD" = 1 ]; then
         log "building release binaries (target $TARGET)"
-        (cd "$REPO" && CARGO_TARGET_DIR=$TARGET nice -n 19 cargo build --release -q -p kubedns -p dnsmasq-rs -p integration)
+        (cd "$REPO" && CARGO_TARGET_DIR=$TARGET nice -n 19 cargo build --release -q -p kubedns -p dnsmasq-rs -p kube-emulator -p integration)
     fi
     local b
     for b in kubedns dnsmasq-rs kube-apiserver-emulator bench_scale; do

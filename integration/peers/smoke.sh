@@ -210,7 +210,7 @@ start_emulator() {
   fi
   if [ -z "$emu" ]; then
     log "building kube-apiserver-emulator"
-    (cd "$root" && cargo build -q -p integration --bin kube-apiserver-emulator) || die "cargo build failed"
+    (cd "$root" && cargo build -q -p kube-emulator --bin kube-apiserver-emulator) || die "cargo build failed"
     emu="${CARGO_TARGET_DIR:-$root/target}/debug/kube-apiserver-emulator"
   fi
   echo "$ADMIN_TOKEN,smoke-admin,smoke-admin,system:masters" > "$tmp/tokens.csv"

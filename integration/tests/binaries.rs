@@ -1,55 +1,10 @@
-//! The crate's binaries as processes: `kube-apiserver-emulator` (serves, loads YAML, stops on
-//! SIGTERM) and `sandbox --exit-after-ready` (the whole stack comes up and answers; skipped
-//! with a message until the workspace binaries are built).
+//! The crate's binaries as processes: `sandbox --exit-after-ready` (the whole stack comes up
+//! and answers; skipped with a message until the workspace binaries are built). The
+//! `kube-apiserver-emulator` binary has its own test in the `kube-emulator` crate.
 
-use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
 
 use integration::harness::bins::skip_without_binaries;
-use integration::harness::process::{ChildProcess, ProcessSpec};
-use integration::harness::wait;
-
-#[tokio::test]
-async fn emulator_binary_serves_manifests_and_stops_on_sigterm() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let yaml = dir.path().join("demo.yaml");
-    std::fs::write(
-        &yaml,
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  clusterIP: 10.0.0.42\n  ports:\n  - port: 80\n",
-    )?;
-    let spec = ProcessSpec::new("emulator", env!("CARGO_BIN_EXE_kube-apiserver-emulator")).args([
-        "--bind=127.0.0.1:0".to_string(),
-        format!("--manifests={}", yaml.display()),
-    ]);
-    let mut child = ChildProcess::spawn(spec, dir.path())?;
-    let url = wait::until("the listening line", Duration::from_secs(10), || {
-        let log = child.log();
-        async move {
-            Ok::<_, String>(
-                log.lines()
-                    .find_map(|l| l.strip_prefix("listening on http://").map(str::to_string)),
-            )
-        }
-    })
-    .await?;
-    let addr: SocketAddr = url.trim().parse()?;
-    let body = wait::http_ok(
-        addr,
-        "/api/v1/namespaces/demo/services/web",
-        Duration::from_secs(5),
-    )
-    .await?;
-    let svc: serde_json::Value = serde_json::from_str(&body)?;
-    assert_eq!(svc["spec"]["clusterIP"], "10.0.0.42");
-    child.signal(libc::SIGTERM);
-    let status = child.stop(Duration::from_secs(5));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "emulator did not exit cleanly on SIGTERM: {status:?}"
-    );
-    Ok(())
-}
 
 #[test]
 fn sandbox_comes_up_and_answers() -> anyhow::Result<()> {

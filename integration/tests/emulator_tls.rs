@@ -5,10 +5,10 @@
 use integration::controlplane::bins::{kubectl_need, kubectl_path};
 use std::process::Command;
 
-use integration::emulator::{Emulator, EmulatorConfig, tls};
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube_emulator::{Emulator, EmulatorConfig, tls};
 use serverkit::require::Need;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

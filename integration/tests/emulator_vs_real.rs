@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use http_body_util::BodyExt;
 use integration::controlplane::{ControlPlane, Identity, Release};
-use integration::emulator::{Emulator, EmulatorConfig};
+use kube_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
 
 /// Namespace of the compared objects.

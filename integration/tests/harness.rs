@@ -162,7 +162,7 @@ async fn kubedns_reaches_an_https_emulator_through_a_kubeconfig() -> anyhow::Res
         return Ok(());
     }
     serverkit::require!(Need::Tool("openssl"));
-    let material = integration::emulator::tls::generate_self_signed()?;
+    let material = kube_emulator::tls::generate_self_signed()?;
     let mut opts = StackOptions::kubedns_only();
     opts.emulator.tls = Some(material);
     opts.emulator.token = Some("kube-dns-token".into());

@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use hickory_proto::rr::RecordType;
-use integration::emulator::{Emulator, EmulatorConfig};
 use integration::harness::dns::{DnsClient, answer_ips};
 use integration::harness::ports::{dns_port_free, free_dns_port, free_tcp_port};
 use integration::harness::stack::{dnsmasq_args, healthz_args, kubedns_args};
 use integration::harness::wait;
+use kube_emulator::{Emulator, EmulatorConfig};
 use serverkit::require::Need;
 
 const IMAGES: [&str; 3] = ["kubedns", "dnsmasq-rs", "healthz"];

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use integration::emulator::{Emulator, EmulatorConfig};
 use integration::harness::objects;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector};
+use kube_emulator::{Emulator, EmulatorConfig};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -147,7 +147,7 @@ async fn reflector_converges_through_compaction_and_outage() -> anyhow::Result<(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     emu.outage(
-        integration::emulator::OutageMode::Refuse,
+        kube_emulator::OutageMode::Refuse,
         Duration::from_millis(500),
     );
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use integration::emulator::{Emulator, EmulatorConfig};
 use integration::harness::process::{ChildProcess, ProcessSpec};
+use kube_emulator::{Emulator, EmulatorConfig};
 
 fn kubectl(server: &str, home: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(kubectl_path())

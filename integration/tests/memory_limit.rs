@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use hickory_proto::rr::RecordType;
-use integration::emulator::Emulator;
 use integration::harness::DnsClient;
 use integration::harness::bins::{binary_path, skip_without_binaries};
 use integration::harness::dns::answer_ips;
@@ -26,6 +25,7 @@ use integration::harness::ports::{free_dns_port, free_tcp_port};
 use integration::harness::process::{ChildProcess, ProcessSpec};
 use integration::harness::scale::{self, Shape};
 use integration::harness::wait::http_get;
+use kube_emulator::Emulator;
 use serde_json::Value;
 use tokio::time::Instant;
 

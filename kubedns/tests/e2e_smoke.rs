@@ -1,65 +1,14 @@
-//! Smoke test of the real binary against a minimal in-test fake API server (plain http, no
-//! auth): EndpointSlices forbidden → Endpoints fallback, readiness after the sync, an answer for
+//! Smoke test of the real binary against the API emulator (plain http, no auth, seeded with
+//! `default/kubernetes` as every cluster is): EndpointSlices forbidden → Endpoints fallback, readiness after the sync, an answer for
 //! `kubernetes.default`, metrics on `$PROMETHEUS_PORT`, and SIGTERM → 503 at once, DNS still
 //! answered during the lame-duck period, exit 0. The full scenario suite lives in `integration/`.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::RawQuery;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-
 use serverkit::process::ChildGuard;
-
-const SERVICE: &str = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"kubernetes","namespace":"default","resourceVersion":"1"},"spec":{"type":"ClusterIP","clusterIP":"10.0.0.1","clusterIPs":["10.0.0.1"],"ports":[{"name":"https","port":443,"protocol":"TCP"}]}}"#;
-
-fn json(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn list_or_watch(query: Option<String>, kind: &str, items: &str) -> Response {
-    let q = query.unwrap_or_default();
-    if q.split('&').any(|p| p == "watch=true" || p == "watch=1") {
-        // A watch that never sends anything (until the client's timeout).
-        let body = Body::from_stream(futures::stream::pending::<
-            Result<axum::body::Bytes, std::io::Error>,
-        >());
-        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    }
-    json(format!(
-        r#"{{"apiVersion":"v1","kind":"{kind}","metadata":{{"resourceVersion":"1"}},"items":[{items}]}}"#
-    ))
-}
-
-async fn fake_api() -> SocketAddr {
-    let forbidden = || async {
-        let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"endpointslices.discovery.k8s.io is forbidden","reason":"Forbidden","code":403}"#;
-        (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-    };
-    let app = Router::new()
-        .route(
-            "/api/v1/services",
-            get(|RawQuery(q): RawQuery| async move { list_or_watch(q, "ServiceList", SERVICE) }),
-        )
-        .route(
-            "/api/v1/endpoints",
-            get(|RawQuery(q): RawQuery| async move { list_or_watch(q, "EndpointsList", "") }),
-        )
-        .route("/apis/discovery.k8s.io/v1/endpointslices", get(forbidden));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
 
 fn free_port() -> u16 {
     // Bind TCP and UDP on the same port to make a collision unlikely for both transports.
@@ -124,14 +73,15 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_from_fake_api_and_shuts_down_gracefully() {
+async fn serves_from_the_api_and_shuts_down_gracefully() {
     serverkit::require!(serverkit::require::Need::Tool("dig"));
-    let api = fake_api().await;
+    let emu = common::emulator_with(Vec::new()).await;
+    emu.forbid("endpointslices");
     let (dns_port, healthz_port, metrics_port) = (free_port(), free_port(), free_port());
     let tmp = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_kubedns"))
         .args([
-            &format!("--kube-master-url=http://{api}"),
+            &format!("--kube-master-url={}", emu.url()),
             "--domain=cluster.local.",
             "--dns-bind-address=127.0.0.1",
             &format!("--dns-port={dns_port}"),

@@ -1,188 +1,183 @@
-//! The watch loops (`kubedns::source`) against a scripted in-process fake API server over plain
-//! http, with a real kube client and the real store. Threats table B4:
+//! The watch loops (`kubedns::source`) against the API emulator over plain http, with a real
+//! kube client and the real store. Threats table B4:
 //! row 24 (watch 410 Gone → relist, applied atomically, deletions during the outage applied),
 //! row 23 (API failures after the sync: keep serving, stay ready, count errors),
-//! EndpointSlices absent (404) → Endpoints fallback.
+//! EndpointSlices not served (404) → Endpoints fallback, 403 everywhere → not ready, retrying.
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use common::{is_watch, list, metric, service, stream};
+use common::{client_for, config_map, emulator_with, metric, service, watching};
+use kube_emulator::OutageMode;
 use kubedns::cli::EndpointSourceMode;
-use kubedns::metrics::Metrics;
-use kubedns::source::{Sources, SyncGate};
-use kubedns::store::Standalone as Store;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Default)]
-struct Script {
-    service_lists: usize,
-    service_watches: usize,
-    /// Every request fails with 500 (API outage).
-    outage: bool,
-}
-
-type Shared = Arc<Mutex<Script>>;
-
-async fn handler(State(s): State<Shared>, uri: Uri, RawQuery(q): RawQuery) -> Response {
-    let watch = is_watch(&q);
-    let mut st = s.lock().unwrap();
-    if st.outage {
-        let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcd down","code":500}"#;
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response();
-    }
-    match (uri.path(), watch) {
-        ("/api/v1/services", false) => {
-            st.service_lists += 1;
-            if st.service_lists == 1 {
-                list(
-                    "ServiceList",
-                    "10",
-                    &[
-                        service("a", "10.0.0.1", "5"),
-                        service("gone", "10.0.0.2", "5"),
-                    ],
-                )
-            } else {
-                list(
-                    "ServiceList",
-                    "20",
-                    &[
-                        service("a", "10.0.0.11", "5"),
-                        service("new", "10.0.0.3", "5"),
-                    ],
-                )
-            }
-        }
-        ("/api/v1/services", true) => {
-            st.service_watches += 1;
-            if st.service_watches == 1 {
-                // The watch cannot continue: 410 Gone forces a fresh LIST.
-                let gone = r#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}}"#;
-                stream(vec![gone.to_string()], true)
-            } else {
-                // Healthy watch that ends after a while (like a server-side timeout).
-                drop(st);
-                let body = Body::from_stream(futures::stream::once(async {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    Ok::<_, std::io::Error>(Bytes::new())
-                }));
-                ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-            }
-        }
-        ("/api/v1/endpoints", false) => list("EndpointsList", "10", &[]),
-        ("/api/v1/endpoints", true) => stream(vec![], false),
-        // A cluster without discovery.k8s.io/v1: plain-text 404 like a bare API path.
-        _ => (StatusCode::NOT_FOUND, "404 page not found").into_response(),
-    }
-}
+/// How long a test waits for a state it expects.
+const WAIT: Duration = Duration::from_secs(10);
+/// Poll period of [`wait_for`].
+const POLL: Duration = Duration::from_millis(50);
 
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
         if f() {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(POLL).await;
     }
     panic!("timed out waiting for {what}");
 }
 
 #[tokio::test]
-async fn relist_after_410_then_outage_keeps_serving() {
-    let script: Shared = Arc::default();
-    let app = Router::new().fallback(handler).with_state(script.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let cfg = kubedns::source::client::client_config(Some(&format!("http://{addr}")), None)
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(cfg).unwrap();
-    let store = Store::new("cluster.local.");
-    let metrics = Metrics::new(|_| {});
-    let gate = SyncGate::new(store.synced());
-    let sources = Sources {
-        client,
-        writer: store.writer(),
-        metrics: metrics.watch.clone(),
-        gate: gate.clone(),
-    };
+async fn endpointslices_not_served_falls_back_to_endpoints() {
+    let emu = emulator_with(vec![service("default", "a", "10.0.0.21")]).await;
+    emu.unserve("endpointslices");
+    let w = watching(client_for(&emu).await);
     let shutdown = CancellationToken::new();
-    let services = tokio::spawn(sources.clone().run_services(shutdown.clone()));
-    let endpoints = tokio::spawn(sources.run_endpoints(EndpointSourceMode::Auto, shutdown.clone()));
-
-    tokio::time::timeout(Duration::from_secs(10), gate.wait())
+    let services = tokio::spawn(w.sources.clone().run_services(shutdown.clone()));
+    let endpoints = tokio::spawn(
+        w.sources
+            .clone()
+            .run_endpoints(EndpointSourceMode::Auto, shutdown.clone()),
+    );
+    tokio::time::timeout(WAIT, w.gate.wait())
         .await
         .expect("initial sync");
-    assert!(store.is_synced());
+    assert!(w.store.is_synced());
     assert_eq!(
-        metric(&metrics, "kubedns_endpoint_source{source=\"endpoints\"}"),
+        metric(&w.metrics, "kubedns_endpoint_source{source=\"endpoints\"}"),
         1.0
     );
+    shutdown.cancel();
+    services.await.unwrap();
+    endpoints.await.unwrap();
+}
 
+#[tokio::test]
+async fn watch_410_relists_and_applies_changes_missed_during_an_outage() {
+    let emu = emulator_with(vec![
+        service("default", "a", "10.0.0.21"),
+        service("default", "gone", "10.0.0.22"),
+    ])
+    .await;
+    let w = watching(client_for(&emu).await);
+    let shutdown = CancellationToken::new();
+    let services = tokio::spawn(w.sources.clone().run_services(shutdown.clone()));
+    let endpoints = tokio::spawn(
+        w.sources
+            .clone()
+            .run_endpoints(EndpointSourceMode::Auto, shutdown.clone()),
+    );
+    tokio::time::timeout(WAIT, w.gate.wait())
+        .await
+        .expect("initial sync");
+    assert!(w.store.entry("default", "gone").is_some());
+
+    // The API goes away (connections cut, watches dropped); meanwhile the cluster changes.
+    // The watch that resumes afterwards is told its version is too old (410 Gone), so only a
+    // fresh LIST can show the changes.
+    emu.force_gone(1, Some("services"));
+    emu.outage(OutageMode::Refuse, Duration::from_secs(1));
+    let stats = &emu.shared().stats;
+    wait_for("the open watches are cut", || {
+        stats.active_watches.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    emu.delete("v1", "Service", "default", "gone")
+        .expect("delete");
+    emu.delete("v1", "Service", "default", "a").expect("delete");
+    emu.apply(service("default", "a", "10.0.0.31"))
+        .expect("recreate");
+    emu.apply(service("default", "new", "10.0.0.23"))
+        .expect("create");
+
+    wait_for("a second LIST", || {
+        metric(
+            &w.metrics,
+            "kubedns_watch_events_total{resource=\"services\",type=\"init_done\"}",
+        ) >= 2.0
+    })
+    .await;
     // 410 → relist: "gone" disappears, "new" appears, "a" moves to its new IP, all at once.
-    wait_for("relist applied", || store.entry("default", "new").is_some()).await;
+    wait_for("relist applied", || {
+        w.store.entry("default", "new").is_some()
+    })
+    .await;
     assert!(
-        store.entry("default", "gone").is_none(),
+        w.store.entry("default", "gone").is_none(),
         "deleted during the outage, gone after the relist"
     );
-    assert!(store.entry("default", "a").is_some());
-    assert!(store.ptr_targets("10.0.0.1".parse().unwrap()).is_empty());
+    assert!(w.store.entry("default", "a").is_some());
+    assert!(w.store.ptr_targets("10.0.0.21".parse().unwrap()).is_empty());
     assert_eq!(
-        store.ptr_targets("10.0.0.11".parse().unwrap()),
+        w.store.ptr_targets("10.0.0.31".parse().unwrap()),
         vec!["a.default.svc.cluster.local."]
     );
     assert!(
         metric(
-            &metrics,
+            &w.metrics,
             "kubedns_watch_errors_total{resource=\"services\"}"
         ) >= 1.0
     );
     assert_eq!(
         metric(
-            &metrics,
+            &w.metrics,
             "kubedns_watch_events_total{resource=\"services\",type=\"init_done\"}"
         ),
-        2.0
+        2.0,
+        "one LIST at start, one after the 410"
+    );
+    // default/kubernetes (seeded, as in every cluster), a, new.
+    assert_eq!(
+        metric(&w.metrics, "kubedns_objects{resource=\"services\"}"),
+        3.0
     );
     assert_eq!(
-        metric(&metrics, "kubedns_objects{resource=\"services\"}"),
-        2.0
+        emu.shared().faults_view().gone_next_watches,
+        0,
+        "the 410 was served"
     );
+    shutdown.cancel();
+    services.await.unwrap();
+    endpoints.await.unwrap();
+}
 
-    // API outage: every request fails. Data and readiness stay; errors are counted.
+#[tokio::test]
+async fn api_500s_after_the_sync_keep_data_and_readiness_and_count_errors() {
+    let emu = emulator_with(vec![service("default", "a", "10.0.0.21")]).await;
+    let w = watching(client_for(&emu).await);
+    let shutdown = CancellationToken::new();
+    let services = tokio::spawn(w.sources.clone().run_services(shutdown.clone()));
+    let endpoints = tokio::spawn(
+        w.sources
+            .clone()
+            .run_endpoints(EndpointSourceMode::Auto, shutdown.clone()),
+    );
+    tokio::time::timeout(WAIT, w.gate.wait())
+        .await
+        .expect("initial sync");
     let before = metric(
-        &metrics,
+        &w.metrics,
         "kubedns_watch_errors_total{resource=\"services\"}",
     );
-    script.lock().unwrap().outage = true;
+    // Every request fails with 500; open watches are cut so the loop must come back.
+    emu.outage(OutageMode::Error500, Duration::from_secs(30));
+    emu.close_watches();
     wait_for("errors counted during the outage", || {
         metric(
-            &metrics,
+            &w.metrics,
             "kubedns_watch_errors_total{resource=\"services\"}",
         ) > before
     })
     .await;
-    assert!(store.is_synced());
-    assert!(store.entry("default", "new").is_some() && store.entry("default", "a").is_some());
+    assert!(w.store.is_synced());
+    assert!(w.store.entry("default", "a").is_some());
     assert_eq!(
-        metric(&metrics, "kubedns_sync_state{resource=\"services\"}"),
+        metric(&w.metrics, "kubedns_sync_state{resource=\"services\"}"),
         1.0
     );
-
     shutdown.cancel();
     services.await.unwrap();
     endpoints.await.unwrap();
@@ -190,49 +185,31 @@ async fn relist_after_410_then_outage_keeps_serving() {
 
 #[tokio::test]
 async fn forbidden_everywhere_stays_not_ready_and_keeps_retrying() {
-    async fn forbidden() -> Response {
-        let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"services is forbidden","reason":"Forbidden","code":403}"#;
-        (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
+    let emu = emulator_with(vec![service("default", "a", "10.0.0.21")]).await;
+    for plural in ["services", "endpointslices", "endpoints"] {
+        emu.forbid(plural);
     }
-    let app = Router::new().fallback(forbidden);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let cfg = kubedns::source::client::client_config(Some(&format!("http://{addr}")), None)
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(cfg).unwrap();
-    let store = Store::new("cluster.local.");
-    let metrics = Metrics::new(|_| {});
-    let gate = SyncGate::new(store.synced());
-    let sources = Sources {
-        client,
-        writer: store.writer(),
-        metrics: metrics.watch.clone(),
-        gate,
-    };
+    let w = watching(client_for(&emu).await);
     let shutdown = CancellationToken::new();
-    let services = tokio::spawn(sources.clone().run_services(shutdown.clone()));
+    let services = tokio::spawn(w.sources.clone().run_services(shutdown.clone()));
     // 403 on EndpointSlices selects Endpoints, which are forbidden too.
-    let endpoints = tokio::spawn(sources.run_endpoints(EndpointSourceMode::Auto, shutdown.clone()));
+    let endpoints = tokio::spawn(
+        w.sources
+            .clone()
+            .run_endpoints(EndpointSourceMode::Auto, shutdown.clone()),
+    );
     wait_for("repeated 403 errors", || {
         metric(
-            &metrics,
+            &w.metrics,
             "kubedns_watch_errors_total{resource=\"services\"}",
         ) >= 2.0
             && metric(
-                &metrics,
+                &w.metrics,
                 "kubedns_watch_errors_total{resource=\"endpoints\"}",
             ) >= 1.0
     })
     .await;
-    assert!(!store.is_synced());
+    assert!(!w.store.is_synced());
     assert!(
         !services.is_finished() && !endpoints.is_finished(),
         "watch loops must keep retrying"
@@ -243,29 +220,25 @@ async fn forbidden_everywhere_stays_not_ready_and_keeps_retrying() {
 }
 
 #[tokio::test]
-async fn config_map_source_filters_by_name_and_applies() {
-    async fn cm(uri: Uri, RawQuery(q): RawQuery) -> Response {
-        let q = q.unwrap_or_default();
-        if uri.path() != "/api/v1/namespaces/kube-system/configmaps"
-            || !q.contains("fieldSelector=metadata.name%3Dkube-dns")
-        {
-            return (StatusCode::BAD_REQUEST, format!("unexpected request {uri}")).into_response();
-        }
-        if q.split('&').any(|p| p == "watch=true") {
-            return stream(vec![], false);
-        }
-        let item = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"kube-dns","namespace":"kube-system","resourceVersion":"7"},"data":{"federations":"myfed=example.com","upstreamNameservers":"[\"192.0.2.1:5353\"]"}}"#;
-        list("ConfigMapList", "7", &[item.to_string()])
-    }
-    let app = Router::new().fallback(cm);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let cfg = kubedns::source::client::client_config(Some(&format!("http://{addr}")), None)
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(cfg).unwrap();
-
+async fn config_map_source_reads_only_its_named_map_and_applies_it() {
+    let emu = emulator_with(vec![
+        // Sorts before kube-dns: a source that ignored the name would see it first.
+        config_map(
+            "kube-system",
+            "a-decoy",
+            &[("federations", "decoy=wrong.example")],
+        ),
+        config_map(
+            "kube-system",
+            "kube-dns",
+            &[
+                ("federations", "myfed=example.com"),
+                ("upstreamNameservers", "[\"192.0.2.1:5353\"]"),
+            ],
+        ),
+    ])
+    .await;
+    let client = client_for(&emu).await;
     let tmp = tempfile::tempdir().unwrap();
     let resolv = tmp.path().join("resolv.conf");
     std::fs::write(&resolv, "nameserver 127.0.0.1\n").unwrap();
@@ -283,12 +256,12 @@ async fn config_map_source_filters_by_name_and_applies() {
         shutdown.clone(),
     ));
     // First the default config (legacy start), then the ConfigMap's content.
-    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+    let first = tokio::time::timeout(WAIT, rx.recv())
         .await
         .unwrap()
         .unwrap();
     assert!(first.federations.is_empty());
-    let applied = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+    let applied = tokio::time::timeout(WAIT, rx.recv())
         .await
         .unwrap()
         .unwrap();
@@ -296,6 +269,7 @@ async fn config_map_source_filters_by_name_and_applies() {
         applied.federations.get("myfed").map(String::as_str),
         Some("example.com")
     );
+    assert!(!applied.federations.contains_key("decoy"));
     assert_eq!(
         applied.upstreams,
         vec!["192.0.2.1:5353".parse::<std::net::SocketAddr>().unwrap()]

@@ -18,10 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use common::{is_watch, list, metric, service, stream};
+use common::metric;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use kubedns::cli::EndpointSourceMode;
@@ -36,6 +37,50 @@ use tokio_util::sync::CancellationToken;
 
 fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+// The scripted API below times every watch request on the paused clock and hangs on demand;
+// the emulator (kube-emulator) has no in-memory (socketless) mode yet, which paused time needs.
+
+/// A core/v1 Service in `default` with one named port.
+fn service(name: &str, ip: &str, rv: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","namespace":"default","resourceVersion":"{rv}"}},"spec":{{"type":"ClusterIP","clusterIP":"{ip}","clusterIPs":["{ip}"],"ports":[{{"name":"http","port":80,"protocol":"TCP"}}]}}}}"#
+    )
+}
+
+/// A LIST response of `kind` at resourceVersion `rv`.
+fn list(kind: &str, rv: &str, items: &[String]) -> Response {
+    let body = format!(
+        r#"{{"apiVersion":"v1","kind":"{kind}","metadata":{{"resourceVersion":"{rv}"}},"items":[{}]}}"#,
+        items.join(",")
+    );
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A watch response carrying these event lines; the stream ends after them when `end`,
+/// otherwise it stays open.
+fn stream(lines: Vec<String>, end: bool) -> Response {
+    use futures::StreamExt;
+    let items = futures::stream::iter(
+        lines
+            .into_iter()
+            .map(|l| Ok::<_, std::io::Error>(Bytes::from(l + "\n"))),
+    );
+    let body = if end {
+        Body::from_stream(items)
+    } else {
+        Body::from_stream(items.chain(futures::stream::pending()))
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Whether the raw query string asks for a watch.
+fn is_watch(q: &Option<String>) -> bool {
+    q.as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1")
 }
 
 fn client(router: Router) -> kube::Client {

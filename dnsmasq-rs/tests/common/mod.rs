@@ -103,6 +103,12 @@ pub struct Harness {
 }
 
 pub const UP1: &str = "127.0.0.1:10053";
+
+/// The flags of a harness forwarding to [`UP1`] only.
+pub fn up1() -> String {
+    format!("--no-resolv --server={}", UP1.replace(':', "#"))
+}
+
 pub const UP2: &str = "127.0.0.2:53";
 
 pub fn config(args: &str) -> Config {

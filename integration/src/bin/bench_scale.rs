@@ -40,13 +40,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use hickory_proto::rr::RecordType;
-use integration::emulator::Emulator;
 use integration::harness::dns::{DnsClient, answer_ips};
 use integration::harness::objects;
 use integration::harness::ports::{free_dns_port, free_tcp_port};
 use integration::harness::process::{ChildProcess, ProcessSpec};
 use integration::harness::scale::{self, Shape, SvcSpec};
 use integration::harness::wait::http_get;
+use kube_emulator::Emulator;
 use tokio::time::Instant;
 
 /// Period between DNS polls while waiting for an update to become visible.

@@ -20,12 +20,12 @@ use integration::controlplane::bins::kubectl_path;
 use integration::controlplane::{
     ControlPlane, ControlPlaneOptions, ENDPOINT_CONTROLLERS, Identity,
 };
-use integration::emulator::{Emulator, EmulatorConfig};
 use integration::harness::bins::{WORKSPACE_BINARIES, binary_path, missing_binaries};
 use integration::harness::dns::{DnsClient, answer_strings};
 use integration::harness::process::{ChildProcess, ProcessSpec};
 use integration::harness::stack::{dnsmasq_args, healthz_args, kubedns_args};
 use integration::harness::{ports, signals, wait};
+use kube_emulator::{Emulator, EmulatorConfig};
 
 /// Grace period between SIGTERM and SIGKILL when stopping children.
 const STOP_GRACE: Duration = Duration::from_secs(3);

@@ -1,5 +1,5 @@
 //! End-to-end harness: runs the workspace's real binaries (`kubedns`, `dnsmasq-rs`,
-//! `healthz`) on ephemeral loopback ports against an in-process [`crate::emulator`], waits
+//! `healthz`) on ephemeral loopback ports against an in-process [`kube_emulator`], waits
 //! for readiness, queries them over UDP/TCP, mutates cluster objects and waits for answers
 //! to change, injects faults, and kills every child on drop (also when a test panics, and —
 //! via `PR_SET_PDEATHSIG` — when the test process itself dies).

@@ -1,5 +1,5 @@
 //! Builders for the cluster objects kube-dns tests create (Services, Endpoints,
-//! EndpointSlices, ConfigMaps, Pods) as JSON ready for [`crate::emulator::Emulator::apply`]
+//! EndpointSlices, ConfigMaps, Pods) as JSON ready for [`kube_emulator::Emulator::apply`]
 //! or `create`. Kept declarative: every field a test cares about is a parameter.
 
 use serde_json::{Map, Value, json};
@@ -195,7 +195,7 @@ pub fn namespace(name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::store::{Store, StoreConfig};
+    use kube_emulator::store::{Store, StoreConfig};
 
     #[test]
     fn builders_are_accepted_by_the_store() {

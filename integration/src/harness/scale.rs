@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::objects::{self, Addr};
 use super::realistic::{self, RealEndpoint, RealPort};
-use crate::emulator::{Emulator, EmulatorConfig, StoreConfig};
+use kube_emulator::{Emulator, EmulatorConfig, StoreConfig};
 
 /// Endpoints per EndpointSlice (the endpointslice controller's default maximum).
 pub const SLICE_MAX: usize = 100;
@@ -20,7 +20,7 @@ pub const CREATE_BATCH: usize = 1000;
 pub const HISTORY_LIMIT: usize = 50_000;
 /// Emulated Kubernetes minor version of scale runs: 1.32, whose watch cache serves a
 /// `resourceVersion=0` list unpaginated whatever the `limit` (see
-/// [`crate::emulator::semantics`]).
+/// [`kube_emulator::semantics`]).
 pub const UNPAGINATED_MINOR: u32 = 32;
 /// Service port (name, port, targetPort).
 const SERVICE_PORT: RealPort<'static> = ("http", 80, 8080);

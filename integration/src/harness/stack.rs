@@ -18,7 +18,7 @@ use super::dns::{DnsClient, Transport};
 use super::ports::{free_dns_port, free_tcp_port};
 use super::process::{ChildProcess, ProcessSpec};
 use super::wait;
-use crate::emulator::{Emulator, EmulatorConfig};
+use kube_emulator::{Emulator, EmulatorConfig};
 
 /// Default readiness timeout per component.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,5 +1,5 @@
-//! Shared helpers for the emulator's HTTP-level tests: a tiny JSON HTTP client and a reader
-//! for newline-delimited watch streams.
+//! Shared helpers for the emulator's HTTP-level tests: an emulator with a tiny JSON HTTP
+//! client, a reader for newline-delimited watch streams, and a ConfigMap builder.
 
 #![allow(dead_code)]
 
@@ -12,7 +12,23 @@ use hyper::{Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
+use kube_emulator::{Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+
+/// How long a test waits for one HTTP answer or watch event.
+pub const T: Duration = Duration::from_secs(5);
+
+/// An emulator started with `cfg` and a JSON client for it.
+pub async fn emulator_with_http(cfg: EmulatorConfig) -> anyhow::Result<(Emulator, Http)> {
+    let emu = Emulator::start(cfg).await?;
+    let http = Http::new(&emu.url());
+    Ok((emu, http))
+}
+
+/// A ConfigMap named `name` with these labels and one data key.
+pub fn cm(name: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
+}
 
 /// JSON client for one base URL.
 pub struct Http {
@@ -158,3 +174,4 @@ pub fn rv(v: &Value) -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
+pub mod rbac;

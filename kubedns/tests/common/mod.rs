@@ -1,52 +1,87 @@
-//! Pieces of the scripted fake API servers the watch tests build with axum (in-memory or
-//! over HTTP): list and watch bodies, query parsing, and reading one metric.
+//! Shared setup of the kubedns tests: the API emulator (`kube-emulator`, the one Kubernetes
+//! fake of the workspace) seeded with objects, the watch sources wired to a store, and
+//! reading one metric. Tests reach kubedns's library types through these helpers so a change
+//! of the store or source API touches one file.
 
 #![allow(dead_code)] // each test crate uses a subset
 
-use axum::body::{Body, Bytes};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use kube_emulator::{Emulator, EmulatorConfig};
 use kubedns::metrics::Metrics;
+use kubedns::source::{Sources, SyncGate};
+use kubedns::store::Standalone as Store;
+use serde_json::{Value, json};
 
-/// A core/v1 Service in `default` with one named port.
-pub fn service(name: &str, ip: &str, rv: &str) -> String {
-    format!(
-        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","namespace":"default","resourceVersion":"{rv}"}},"spec":{{"type":"ClusterIP","clusterIP":"{ip}","clusterIPs":["{ip}"],"ports":[{{"name":"http","port":80,"protocol":"TCP"}}]}}}}"#
-    )
+/// The cluster domain the tests serve.
+pub const DOMAIN: &str = "cluster.local.";
+
+/// A core/v1 ClusterIP Service with one named TCP port 80.
+pub fn service(ns: &str, name: &str, ip: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip],
+                 "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
+    })
 }
 
-/// A LIST response of `kind` at resourceVersion `rv`.
-pub fn list(kind: &str, rv: &str, items: &[String]) -> Response {
-    let body = format!(
-        r#"{{"apiVersion":"v1","kind":"{kind}","metadata":{{"resourceVersion":"{rv}"}},"items":[{}]}}"#,
-        items.join(",")
-    );
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// A ConfigMap with these data keys.
+pub fn config_map(ns: &str, name: &str, data: &[(&str, &str)]) -> Value {
+    let data: serde_json::Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), json!(v)))
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns},
+        "data": data
+    })
 }
 
-/// A watch response carrying these event lines; the stream ends after them when `end`,
-/// otherwise it stays open.
-pub fn stream(lines: Vec<String>, end: bool) -> Response {
-    use futures::StreamExt;
-    let items = futures::stream::iter(
-        lines
-            .into_iter()
-            .map(|l| Ok::<_, std::io::Error>(Bytes::from(l + "\n"))),
-    );
-    let body = if end {
-        Body::from_stream(items)
-    } else {
-        Body::from_stream(items.chain(futures::stream::pending()))
+/// An emulator on 127.0.0.1:0 (seeded with namespaces and `default/kubernetes`, as a real
+/// cluster is) holding `objects`.
+pub async fn emulator_with(objects: Vec<Value>) -> Emulator {
+    let emu = Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator starts");
+    for o in objects {
+        emu.apply(o).expect("seed object");
+    }
+    emu
+}
+
+/// A kube client configured the way kubedns configures it (`--kube-master-url`).
+pub async fn client_for(emu: &Emulator) -> kube::Client {
+    let cfg = kubedns::source::client::client_config(Some(&emu.url()), None)
+        .await
+        .expect("client config");
+    kube::Client::try_from(cfg).expect("kube client")
+}
+
+/// The watch sources of one kubedns, against `client`, with their store, metrics and gate.
+pub struct Watching {
+    pub sources: Sources,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub gate: std::sync::Arc<SyncGate>,
+}
+
+/// Wires the watch sources to a fresh store for [`DOMAIN`].
+pub fn watching(client: kube::Client) -> Watching {
+    let store = Store::new(DOMAIN);
+    let metrics = Metrics::new(|_| {});
+    let gate = SyncGate::new(store.synced());
+    let sources = Sources {
+        client,
+        writer: store.writer(),
+        metrics: metrics.watch.clone(),
+        gate: gate.clone(),
     };
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// Whether the raw query string asks for a watch.
-pub fn is_watch(q: &Option<String>) -> bool {
-    q.as_deref()
-        .unwrap_or_default()
-        .split('&')
-        .any(|p| p == "watch=true" || p == "watch=1")
+    Watching {
+        sources,
+        store,
+        metrics,
+        gate,
+    }
 }
 
 /// The value of the first metric line starting with `line_prefix` (0 when absent).
@@ -58,3 +93,6 @@ pub fn metric(m: &Metrics, line_prefix: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+pub mod answers;
+pub mod chase;
+pub mod server;

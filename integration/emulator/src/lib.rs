@@ -507,6 +507,18 @@ impl Emulator {
         self.shared.faults().forbidden.remove(plural);
     }
 
+    /// Answers every request on `plural` (e.g. `endpointslices`) with the plain-text 404 of a
+    /// server that does not serve its group/version; open watches on it are closed.
+    pub fn unserve(&self, plural: &str) {
+        self.shared.faults().unserved.insert(plural.to_string());
+        self.shared.close_watches();
+    }
+
+    /// Lifts an [`unserve`](Self::unserve).
+    pub fn serve(&self, plural: &str) {
+        self.shared.faults().unserved.remove(plural);
+    }
+
     /// The next `count` watches (of `plural`, or any resource) get an immediate 410 Gone.
     pub fn force_gone(&self, count: u32, plural: Option<&str>) {
         let mut f = self.shared.faults();

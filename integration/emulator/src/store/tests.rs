@@ -1,6 +1,6 @@
 use super::*;
-use crate::emulator::controllers::MIRROR_MANAGER;
-use crate::emulator::resources::by_plural;
+use crate::controllers::MIRROR_MANAGER;
+use crate::resources::by_plural;
 
 fn res(p: &str) -> &'static ResourceDef {
     by_plural(p).expect("resource")

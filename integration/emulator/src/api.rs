@@ -63,6 +63,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Body of kube-apiserver's 404 for a path no API group serves (Go's `http.NotFound`).
+pub const UNSERVED_BODY: &str = "404 page not found\n";
+
 /// A JSON response with `Content-Type: application/json`.
 pub fn json_response<T: Serialize>(code: StatusCode, v: &T) -> Response {
     match serde_json::to_vec(v) {
@@ -404,6 +407,16 @@ async fn resource_handler(
     }
     let watch = watch_path || truthy(&params, "watch");
     let verb = verb_for(&method, name.is_some(), watch);
+    if shared.faults().unserved.contains(res.plural) {
+        // kube-apiserver's answer for a group/version it does not serve: its mux's plain
+        // NotFound page, not a Status object.
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            UNSERVED_BODY,
+        )
+            .into_response();
+    }
     if shared.faults().forbidden.contains(res.plural) {
         return error_response(&ApiError::forbidden(res, verb));
     }

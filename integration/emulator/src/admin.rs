@@ -73,6 +73,19 @@ pub async fn faults_post(
             };
             shared.faults().forbidden.remove(&r);
         }
+        "unserve" => {
+            let Some(r) = b.resource else {
+                return error_response(&ApiError::bad_request("unserve needs \"resource\""));
+            };
+            shared.faults().unserved.insert(r);
+            shared.close_watches();
+        }
+        "serve" => {
+            let Some(r) = b.resource else {
+                return error_response(&ApiError::bad_request("serve needs \"resource\""));
+            };
+            shared.faults().unserved.remove(&r);
+        }
         "gone-next-watch" => {
             let mut f = shared.faults();
             f.gone_next_watches = b.count.unwrap_or(1);

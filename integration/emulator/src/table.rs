@@ -211,7 +211,7 @@ pub fn table(res: &ResourceDef, items: &[&Value], meta: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::resources::by_plural;
+    use crate::resources::by_plural;
 
     #[test]
     fn service_table() {

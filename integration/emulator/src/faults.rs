@@ -1,5 +1,6 @@
 //! Fault injection state shared by the HTTP layer: error windows, RBAC-style 403s per
-//! resource, forced 410s on upcoming watches, added latency. Connection refusal and watch
+//! resource, resources a server does not serve (404), forced 410s on upcoming watches, added
+//! latency. Connection refusal and watch
 //! closing are driven from [`super::Emulator`] because they act on sockets and streams.
 
 use std::collections::BTreeSet;
@@ -26,6 +27,9 @@ pub struct Faults {
     pub error_until: Option<Instant>,
     /// Plurals (e.g. `endpointslices`) answered with 403 Forbidden.
     pub forbidden: BTreeSet<String>,
+    /// Plurals answered as a server that does not serve their group/version answers (for
+    /// `endpointslices`, a cluster older than 1.21): plain-text `404 page not found`.
+    pub unserved: BTreeSet<String>,
     /// Number of upcoming watches that get an immediate 410 Gone ERROR event.
     pub gone_next_watches: u32,
     /// Restrict forced 410s to one plural (None = any resource).
@@ -43,6 +47,9 @@ pub struct FaultsView {
     pub refuse_ms_left: u64,
     /// Forbidden plurals.
     pub forbidden: Vec<String>,
+    /// Plurals answered with 404 as if not served.
+    #[serde(default)]
+    pub unserved: Vec<String>,
     /// Pending forced 410s.
     pub gone_next_watches: u32,
     /// Added latency in milliseconds.
@@ -75,6 +82,7 @@ impl Faults {
             error_ms_left: left(self.error_until),
             refuse_ms_left: left(refuse_until),
             forbidden: self.forbidden.iter().cloned().collect(),
+            unserved: self.unserved.iter().cloned().collect(),
             gone_next_watches: self.gone_next_watches,
             latency_ms: self.latency.as_millis() as u64,
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use integration::emulator::{Emulator, EmulatorConfig, StoreConfig, authn, tls};
+use kube_emulator::{Emulator, EmulatorConfig, StoreConfig, authn, tls};
 
 /// Kubernetes API server emulator for kube-dns-rs tests and the sandbox.
 #[derive(Debug, Parser)]
@@ -20,7 +20,7 @@ struct Args {
     #[arg(long = "manifests", short = 'f')]
     manifests: Vec<PathBuf>,
     /// Events kept for watches; older resourceVersions get 410 Gone.
-    #[arg(long, default_value_t = integration::emulator::store::DEFAULT_HISTORY_LIMIT)]
+    #[arg(long, default_value_t = kube_emulator::store::DEFAULT_HISTORY_LIMIT)]
     history_limit: usize,
     /// Seconds between BOOKMARK events on watches that allow them.
     #[arg(long, default_value_t = 10)]
@@ -125,8 +125,11 @@ async fn main() -> anyhow::Result<()> {
             emu.service_account_token(ns, name)
         );
     }
+    // Handlers go in before the ready line, so a signal sent right after it is seen.
+    let shutdown = serverkit::lifecycle::Shutdown::new();
+    serverkit::lifecycle::watch_signals(&shutdown).context("installing signal handlers")?;
     println!("listening on {}", emu.url());
-    integration::harness::signals::wait_for_shutdown().await;
+    shutdown.requested().await;
     drop(emu);
     Ok(())
 }

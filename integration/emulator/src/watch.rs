@@ -326,8 +326,8 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::resources::by_plural;
-    use crate::emulator::store::ObjKey;
+    use crate::resources::by_plural;
+    use crate::store::ObjKey;
 
     fn ev(kind: EventType, now: Value, prev: Option<Value>) -> Event {
         Event {

@@ -246,7 +246,7 @@ pub fn success_status() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::resources::by_plural;
+    use crate::resources::by_plural;
 
     #[test]
     fn status_shape() {

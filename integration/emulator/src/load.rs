@@ -176,7 +176,7 @@ pub fn load_str(store: &mut Store, text: &str, origin: &str) -> Result<LoadRepor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::store::StoreConfig;
+    use crate::store::StoreConfig;
 
     #[test]
     fn loads_multi_document_yaml() {
