@@ -594,12 +594,13 @@ start_k8s_server() {
     esac
 }
 
-# diff_k8s PORT REF_PORT LABEL FILE -> differing answers (rcode + record set), logged to
-# $WORK/auth-k8s-diff.txt
+# diff_k8s PORT REF_PORT LABEL FILE -> differing answers (rcode + record set; SRV priority and
+# weight ignored: CoreDNS writes priority 0, kube-dns 10), logged to $WORK/auth-k8s-diff.txt
 diff_k8s() {
     local pa=$1 pb=$2 label=$3 file=$4 n=0 name type a b
     while read -r name type; do
-        a=$(dig_canon "$pa" "$name" "$type"); b=$(dig_canon "$pb" "$name" "$type")
+        a=$(dig_canon "$pa" "$name" "$type" | sed -E 's/ SRV [0-9]+ [0-9]+ / SRV /g')
+        b=$(dig_canon "$pb" "$name" "$type" | sed -E 's/ SRV [0-9]+ [0-9]+ / SRV /g')
         if [ "$a" != "$b" ]; then
             n=$((n + 1))
             printf '%s %s\n  %s: %s\n  dnsmasq: %s\n' "$name" "$type" "$label" "$a" "$b" >> "$WORK/auth-k8s-diff.txt"

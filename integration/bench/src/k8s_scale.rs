@@ -9,8 +9,10 @@
 //! * `VmRSS` at ready and after [`SETTLE`], `VmHWM` (peak RSS) at ready and at the end;
 //! * event → answer latency: `rate` endpoint updates per second for `secs` seconds, each
 //!   replacing one address of a small headless Service by writing **both** its v1 Endpoints
-//!   and its EndpointSlice (merge patches, sent together; the clock starts before them), then
-//!   polling the server over UDP every [`POLL_INTERVAL`] until the new address is answered
+//!   and its EndpointSlice (merge patches, sent together; the clock starts before them), then,
+//!   once both are acknowledged (no server can know the address earlier; polling while a slow
+//!   write is in flight only loads the box), polling the server over UDP every
+//!   [`POLL_INTERVAL`] until the new address is answered
 //!   (nearest-rank p50/p90/p99/max; updates not visible within [`VISIBLE_TIMEOUT`] counted).
 //!   A Service is not updated again while its previous update is still being polled for.
 
@@ -239,12 +241,14 @@ async fn update_stream(
         tasks.spawn(async move {
             let t0 = Instant::now();
             let fqdn = format!("{}.{}.svc.cluster.local", snapshot.name, snapshot.ns);
-            let (w, seen) = tokio::join!(
-                write_both(&client, &snapshot),
-                poll_until(dns, fqdn, IpAddr::V4(ip), t0)
-            );
+            // Polling starts once both writes are acknowledged (no server can answer the
+            // address before the API holds it); the latency still counts from before them.
+            let r = match write_both(&client, &snapshot).await {
+                Ok(()) => Ok(poll_until(dns, fqdn, IpAddr::V4(ip), t0).await),
+                Err(e) => Err(e),
+            };
             busy.store(false, Ordering::Release);
-            w.map(|()| seen)
+            r
         });
     }
     let mut out = Latencies {
