@@ -125,17 +125,36 @@ impl Running {
     }
 }
 
+/// What [`render_corefile`] substitutes into the migration Corefile template.
+#[derive(Debug, Clone, Copy)]
+pub struct CorefileParams<'a> {
+    /// Cache variant.
+    pub cache: CoreCache,
+    /// DNS port (UDP and TCP) on 127.0.0.1.
+    pub dns_port: u16,
+    /// `ready` plugin address.
+    pub ready: SocketAddr,
+    /// `health` plugin address.
+    pub health: SocketAddr,
+    /// `prometheus` plugin address.
+    pub metrics: SocketAddr,
+    /// Kubeconfig of the `kubernetes` plugin.
+    pub kubeconfig: &'a Path,
+    /// resolv.conf of the `forward` plugin.
+    pub resolv_conf: &'a Path,
+}
+
 /// Renders the migration Corefile template with every placeholder substituted.
-pub fn render_corefile(
-    template: &str,
-    cache: CoreCache,
-    dns_port: u16,
-    ready: SocketAddr,
-    health: SocketAddr,
-    metrics: SocketAddr,
-    kubeconfig: &Path,
-    resolv_conf: &Path,
-) -> anyhow::Result<String> {
+pub fn render_corefile(template: &str, p: &CorefileParams<'_>) -> anyhow::Result<String> {
+    let (cache, dns_port, ready, health, metrics, kubeconfig, resolv_conf) = (
+        p.cache,
+        p.dns_port,
+        p.ready,
+        p.health,
+        p.metrics,
+        p.kubeconfig,
+        p.resolv_conf,
+    );
     let subst = [
         ("__DNS_PORT__", dns_port.to_string()),
         ("__BIND_ADDR__", "127.0.0.1".to_string()),
@@ -196,8 +215,7 @@ pub fn spawn(
     let dns_port = free_dns_port()?;
     let lo = |p: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, p));
     let mut args = vec!["-c".to_string(), cpu.to_string()];
-    let ready;
-    match kind {
+    let ready = match kind {
         Kind::Kubedns(cache) => {
             let hz = free_tcp_port()?;
             args.extend([
@@ -212,7 +230,7 @@ pub fn spawn(
             if let Some(n) = cache {
                 args.push(format!("--reply-cache-entries={n}"));
             }
-            ready = (lo(hz), "/readiness");
+            (lo(hz), "/readiness")
         }
         Kind::CoreDns(cache) => {
             let (r, h, m) = (free_tcp_port()?, free_tcp_port()?, free_tcp_port()?);
@@ -224,13 +242,15 @@ pub fn spawn(
                 .with_context(|| format!("reading {}", bins.corefile.display()))?;
             let text = render_corefile(
                 &template,
-                cache,
-                dns_port,
-                lo(r),
-                lo(h),
-                lo(m),
-                kubeconfig,
-                &resolv,
+                &CorefileParams {
+                    cache,
+                    dns_port,
+                    ready: lo(r),
+                    health: lo(h),
+                    metrics: lo(m),
+                    kubeconfig,
+                    resolv_conf: &resolv,
+                },
             )?;
             let conf = work.join(format!("{name}.Corefile"));
             std::fs::write(&conf, text)?;
@@ -239,7 +259,7 @@ pub fn spawn(
                 "-conf".into(),
                 conf.display().to_string(),
             ]);
-            ready = (lo(r), "/ready");
+            (lo(r), "/ready")
         }
         Kind::LegacyKubeDns => {
             let hz = free_tcp_port()?;
@@ -251,9 +271,9 @@ pub fn spawn(
                 format!("--dns-port={dns_port}"),
                 format!("--healthz-port={hz}"),
             ]);
-            ready = (lo(hz), "/readiness");
+            (lo(hz), "/readiness")
         }
-    }
+    };
     let proc = ChildProcess::spawn(ProcessSpec::new(name, "taskset").args(args), work)?;
     let pid = proc.pid().context("server has no pid")?;
     Ok(Running {
@@ -272,7 +292,16 @@ mod tests {
 
     fn render(c: CoreCache) -> String {
         let a = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
-        render_corefile(TEMPLATE, c, 53, a, a, a, Path::new("/k"), Path::new("/r")).unwrap()
+        let p = CorefileParams {
+            cache: c,
+            dns_port: 53,
+            ready: a,
+            health: a,
+            metrics: a,
+            kubeconfig: Path::new("/k"),
+            resolv_conf: Path::new("/r"),
+        };
+        render_corefile(TEMPLATE, &p).unwrap()
     }
 
     #[test]

@@ -287,13 +287,15 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 servers::render_corefile(
                     &text,
-                    cache,
-                    dns_port,
-                    lo(ready_port),
-                    lo(health_port),
-                    lo(metrics_port),
-                    &kubeconfig,
-                    &resolv_conf
+                    &servers::CorefileParams {
+                        cache,
+                        dns_port,
+                        ready: lo(ready_port),
+                        health: lo(health_port),
+                        metrics: lo(metrics_port),
+                        kubeconfig: &kubeconfig,
+                        resolv_conf: &resolv_conf,
+                    }
                 )?
             );
             Ok(())
