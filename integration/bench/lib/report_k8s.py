@@ -44,6 +44,8 @@ SCALE_LABELS = {
     "event_answer_p90_ms": "event → answer p90 (ms)",
     "event_answer_p99_ms": "event → answer p99 (ms)",
     "event_answer_max_ms": "event → answer max (ms)",
+    "api_write_p50_ms": "of which: API acknowledged both writes, p50 (ms)",
+    "api_write_p99_ms": "of which: API acknowledged both writes, p99 (ms)",
 }
 
 
