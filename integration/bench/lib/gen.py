@@ -405,7 +405,7 @@ def main():
     k8.add_argument("--services", type=int, default=1000)
     k8.add_argument("--headless-frac", type=float, default=0.3)
     k8.add_argument("--queries", type=int, default=50000)
-    k8.add_argument("--big", type=int, default=20000, help="Services beyond the realistic cluster")
+    k8.add_argument("--big", type=int, default=15000, help="Services beyond the realistic cluster")
     k8.add_argument("--big-namespaces", type=int, default=100)
     k8.add_argument("--missing", type=int, default=10000, help="nonexistent names in the big set")
     k8.add_argument("--check", type=int, default=60)
