@@ -2,7 +2,7 @@
 # kube-dns-rs benchmark suite (issue 7). Usage and method: integration/bench/README.md.
 #
 #   integration/bench/run.sh [--quick] [--no-build] [--keep-work] SCENARIO...
-#   SCENARIO: cache-hit | miss | auth | both-cores | zipf | scale | large | all
+#   SCENARIO: cache-hit | miss | auth | both-cores | zipf | scale | large | auth-k8s | scale-k8s | all
 #
 # Everything runs on 127.0.0.1. Servers are pinned to CPU 0 and dnsperf to CPU 1 (taskset),
 # except in both-cores. Server CPU per query comes from /proc/<pid>/stat (utime+stime) deltas
@@ -30,7 +30,7 @@ QUICK=0
 BUILD=1
 KEEP_WORK=0
 SCENARIOS=()
-ALL_SCENARIOS=(cache-hit miss auth both-cores zipf scale large)
+ALL_SCENARIOS=(cache-hit miss auth both-cores zipf scale large auth-k8s scale-k8s)
 
 usage() {
     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
@@ -44,7 +44,7 @@ for a in "$@"; do
         --keep-work) KEEP_WORK=1 ;;
         -h|--help) usage 0 ;;
         all) SCENARIOS=("${ALL_SCENARIOS[@]}") ;;
-        cache-hit|miss|auth|both-cores|zipf|scale|large) SCENARIOS+=("$a") ;;
+        cache-hit|miss|auth|both-cores|zipf|scale|large|auth-k8s|scale-k8s) SCENARIOS+=("$a") ;;
         *) echo "run.sh: unknown argument: $a" >&2; usage 2 ;;
     esac
 done
@@ -53,9 +53,13 @@ done
 if [ "$QUICK" = 1 ]; then
     DUR=${DUR:-3}; LAT_DUR=${LAT_DUR:-2}; ZIPF_SECS=${ZIPF_SECS:-15}
     SCALE_ARGS=${SCALE_ARGS:---services 1000 --endpoints 10000 --namespaces 10 --phase-secs 4}
+    K8S_GEN_ARGS=${K8S_GEN_ARGS:---big 2000 --missing 2000}
+    SCALE_K8S_ARGS=${SCALE_K8S_ARGS:---services 1000 --endpoints 10000 --namespaces 10 --secs 5}
 else
     DUR=${DUR:-12}; LAT_DUR=${LAT_DUR:-5}; ZIPF_SECS=${ZIPF_SECS:-120}
     SCALE_ARGS=${SCALE_ARGS:---phase-secs 20}
+    K8S_GEN_ARGS=${K8S_GEN_ARGS:-}
+    SCALE_K8S_ARGS=${SCALE_K8S_ARGS:-}
 fi
 LAT_QPS=${LAT_QPS:-20000}     # fixed rate of the latency-percentile runs
 ZIPF_QPS=${ZIPF_QPS:-5000}    # rate of the Zipf stream
@@ -183,10 +187,10 @@ ensure_tools() {
 build() {
     if [ "$BUILD" = 1 ]; then
         log "building release binaries (target $TARGET)"
-        (cd "$REPO" && CARGO_TARGET_DIR=$TARGET nice -n 19 cargo build --release -q -p kubedns -p dnsmasq-rs -p kube-emulator -p integration)
+        (cd "$REPO" && CARGO_TARGET_DIR=$TARGET nice -n 19 cargo build --release -q -p kubedns -p dnsmasq-rs -p kube-emulator -p integration -p bench)
     fi
     local b
-    for b in kubedns dnsmasq-rs kube-apiserver-emulator bench_scale; do
+    for b in kubedns dnsmasq-rs kube-apiserver-emulator bench_scale bench_k8s; do
         [ -x "$REL/$b" ] || die "missing $REL/$b (build failed or --no-build without a build)"
     done
 }
@@ -551,6 +555,148 @@ scenario_large() {
         saturate large "$srv (5000 endpoints)" "$pid" "$port" "$q5" -e "${SAT_ARGS[@]}"
     done
     stop "$KD_PID"; stop "$EMU_PID"; stop "$dm"
+}
+
+# ---- scenarios against the real control plane (issue 16) ------------------------------------
+# Peers of integration/peers/build.sh; the control plane of integration/k8s/build.sh (found by
+# the bench_k8s binary itself).
+PEERS_BIN=${PEERS_BIN:-$REPO/target/peers/current/bin}
+COREFILE_TEMPLATE=$REPO/integration/peers/Corefile.kube-dns-migration
+K8S_READY_TRIES=${K8S_READY_TRIES:-12000}  # x 0.05 s: control-plane start + load (10 min)
+
+# start_k8s_server KIND LABEL KUBECONFIG: a server of the auth-k8s scenario on FRONT_PORT,
+# pinned to SERVER_CPU, ready -> LAST_PID. KIND: kubedns | kubedns-nocache | coredns-migration
+# | coredns-plain | coredns-none | kube-dns.
+start_k8s_server() {
+    local kind=$1 kubeconfig=$3
+    case "$kind" in
+        kubedns|kubedns-nocache)
+            local extra=()
+            [ "$kind" = kubedns ] || extra=(--reply-cache-entries=0)
+            start "k8s-$kind" taskset -c "$SERVER_CPU" "$REL/kubedns" --domain=cluster.local. \
+                --dns-port="$FRONT_PORT" --dns-bind-address=127.0.0.1 --healthz-port="$HZ_PORT" \
+                --kubecfg-file="$kubeconfig" --v=0 "${extra[@]}"
+            wait_http "http://127.0.0.1:$HZ_PORT/readiness" 2400 || die "$kind not ready: $(tail -20 "$WORK/k8s-$kind.log")" ;;
+        coredns-*)
+            echo "nameserver 127.0.0.1" > "$WORK/k8s-resolv.conf"
+            "$REL/bench_k8s" corefile --template "$COREFILE_TEMPLATE" --cache "${kind#coredns-}" \
+                --dns-port "$FRONT_PORT" --ready-port "$HZ_PORT" --health-port "$((HZ_PORT + 2))" \
+                --metrics-port "$((HZ_PORT + 3))" --kubeconfig "$kubeconfig" \
+                --resolv-conf "$WORK/k8s-resolv.conf" > "$WORK/k8s-$kind.Corefile" || die "rendering the Corefile"
+            start "k8s-$kind" taskset -c "$SERVER_CPU" "$PEERS_BIN/coredns" -conf "$WORK/k8s-$kind.Corefile"
+            wait_http "http://127.0.0.1:$HZ_PORT/ready" 2400 || die "$kind not ready: $(tail -20 "$WORK/k8s-$kind.log")" ;;
+        kube-dns)
+            start "k8s-$kind" taskset -c "$SERVER_CPU" "$PEERS_BIN/kube-dns" --kubecfg-file="$kubeconfig" \
+                --domain=cluster.local. --dns-bind-address=127.0.0.1 --dns-port="$FRONT_PORT" \
+                --healthz-port="$HZ_PORT"
+            wait_http "http://127.0.0.1:$HZ_PORT/readiness" 2400 || die "$kind not ready: $(tail -20 "$WORK/k8s-$kind.log")" ;;
+        *) die "unknown server $kind" ;;
+    esac
+}
+
+# diff_k8s PORT REF_PORT LABEL FILE -> differing answers (rcode + record set; SRV priority and
+# weight ignored: CoreDNS writes priority 0, kube-dns 10), logged to $WORK/auth-k8s-diff.txt
+diff_k8s() {
+    local pa=$1 pb=$2 label=$3 file=$4 n=0 name type a b
+    while read -r name type; do
+        a=$(dig_canon "$pa" "$name" "$type" | sed -E 's/ SRV [0-9]+ [0-9]+ / SRV /g')
+        b=$(dig_canon "$pb" "$name" "$type" | sed -E 's/ SRV [0-9]+ [0-9]+ / SRV /g')
+        if [ "$a" != "$b" ]; then
+            n=$((n + 1))
+            printf '%s %s\n  %s: %s\n  dnsmasq: %s\n' "$name" "$type" "$label" "$a" "$b" >> "$WORK/auth-k8s-diff.txt"
+        fi
+    done < "$file"
+    echo "$n"
+}
+
+scenario_auth_k8s() {
+    log "scenario auth-k8s: kubedns, CoreDNS, legacy kube-dns (real control plane) and dnsmasq on the same records"
+    [ -x "$PEERS_BIN/coredns" ] && [ -x "$PEERS_BIN/kube-dns" ] || die "peers missing in $PEERS_BIN (integration/peers/build.sh)"
+    # shellcheck disable=SC2086
+    gen k8s --out "$WORK" $K8S_GEN_ARGS >&2
+    local mix=$WORK/k8s-mix.txt big=$WORK/k8s-big.txt env=$WORK/k8s-env probe
+    probe=$(grep -m1 ' A$' "$mix" | cut -d' ' -f1)
+    row auth-k8s "query sets" mix_distinct "$(awk '$1 == "mix_distinct" {print $2}' "$WORK/k8s-stats")" count
+    row auth-k8s "query sets" big_distinct "$(awk '$1 == "big_distinct" {print $2}' "$WORK/k8s-stats")" count
+    row auth-k8s "query sets" services "$(awk '$1 == "services" {print $2}' "$WORK/k8s-stats")" count
+    # The control plane, loaded, then etcd + kube-apiserver pinned to the client core (idle
+    # there while the servers answer from their caches).
+    start k8s-up "$REL/bench_k8s" up --objects "$WORK/k8s-objects.json" --env-file "$env" --client-cpu "$CLIENT_CPU"
+    local up=$LAST_PID i
+    for i in $(seq "$K8S_READY_TRIES"); do
+        [ -f "$env" ] && break
+        kill -0 "$up" 2>/dev/null || die "bench_k8s up failed: $(tail -20 "$WORK/k8s-up.log")"
+        sleep 0.05
+    done
+    [ -f "$env" ] || die "control plane not loaded in time: $(tail -5 "$WORK/k8s-up.log")"
+    local kubeconfig
+    kubeconfig=$(sed -n 's/^KUBECONFIG=//p' "$env")
+    row auth-k8s "control plane" api_objects "$(sed -n 's/^OBJECTS=//p' "$env")" count
+    row auth-k8s "control plane" load_s "$(sed -n 's/^LOAD_S=//p' "$env")" s
+    row auth-k8s "control plane" load_objects_per_s "$(sed -n 's/^OBJECTS_PER_S=//p' "$env")" /s
+    log "  control plane loaded: $(tr '\n' ' ' < "$env")"
+    # dnsmasq with the same records: the reference of the answer diffs; --cache-size at least
+    # the record count (it sizes the hash table holding host-records).
+    local dm_port=$((FRONT_PORT + 1)) cs
+    cs=$(cat "$WORK/k8s-dnsmasq-cache-size")
+    start k8s-dnsmasq taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$dm_port" --no-resolv --no-hosts \
+        --local-ttl=30 --cache-size="$cs" --conf-file="$WORK/k8s-dnsmasq.conf" --log-facility="$WORK/k8s-dnsmasq-q.log"
+    local dm=$LAST_PID
+    wait_dns "$dm_port" "$probe" A 600 || die "dnsmasq (auth-k8s) did not start"
+    local kinds=(kubedns kubedns-nocache coredns-migration coredns-plain coredns-none kube-dns) kind label
+    if ! "$REL/kubedns" --help 2>&1 | grep -q -- '--reply-cache-entries'; then
+        log "  auth-k8s: this kubedns has no --reply-cache-entries: the reply-cache-off row is skipped (needs that flag)"
+        kinds=(kubedns coredns-migration coredns-plain coredns-none kube-dns)
+    fi
+    for kind in "${kinds[@]}"; do
+        case "$kind" in
+            kubedns) label="kubedns (reply cache on)" ;;
+            kubedns-nocache) label="kubedns (reply cache off)" ;;
+            coredns-migration) label="CoreDNS (kubeadm 1.34 Corefile: cluster domain not cached)" ;;
+            coredns-plain) label="CoreDNS (cache 30)" ;;
+            coredns-none) label="CoreDNS (no cache)" ;;
+            kube-dns) label="kube-dns (legacy; no reply cache)" ;;
+        esac
+        start_k8s_server "$kind" "$label" "$kubeconfig"
+        local pid=$LAST_PID
+        wait_dns "$FRONT_PORT" "$probe" A 300 || die "$kind does not answer"
+        row auth-k8s "$label" answer_mismatches_vs_dnsmasq "$(diff_k8s "$FRONT_PORT" "$dm_port" "$label" "$WORK/k8s-check.txt")" count
+        # One pass over the mix first, so caches start warm as in a running cluster.
+        taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$FRONT_PORT" -d "$mix" -n 1 -c 1 -q 20 > "$WORK/warm-k8s-$kind.log" 2>&1 || true
+        saturate auth-k8s "$label" "$pid" "$FRONT_PORT" "$mix" "${SAT_ARGS[@]}"
+        saturate auth-k8s-big "$label" "$pid" "$FRONT_PORT" "$big" "${SAT_ARGS[@]}"
+        if [ "$kind" = kubedns-nocache ] || [ "$kind" = kube-dns ] || [ "$kind" = coredns-none ]; then
+            saturate auth-k8s "$label (mix without SRV)" "$pid" "$FRONT_PORT" "$WORK/k8s-mix-nosrv.txt" "${SAT_ARGS[@]}"
+        fi
+        row auth-k8s "$label" rss_mib "$(awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status")" MiB
+        stop "$pid"
+    done
+    local dlabel="dnsmasq (cache-size $cs; no reply cache)"
+    saturate auth-k8s "$dlabel" "$dm" "$dm_port" "$mix" "${SAT_ARGS[@]}"
+    saturate auth-k8s-big "$dlabel" "$dm" "$dm_port" "$big" "${SAT_ARGS[@]}"
+    row auth-k8s "$dlabel" rss_mib "$(awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$dm/status")" MiB
+    stop "$dm"
+    # dnsmasq walks its srv-host list on every query (see scenario auth): the stricter pair
+    # without SRV records and SRV queries.
+    start k8s-dnsmasq-nosrv taskset -c "$SERVER_CPU" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+        --user=root --bind-interfaces --listen-address=127.0.0.1 --port="$dm_port" --no-resolv --no-hosts \
+        --local-ttl=30 --cache-size="$cs" --conf-file="$WORK/k8s-dnsmasq-nosrv.conf" --log-facility="$WORK/k8s-dnsmasq-nosrv-q.log"
+    dm=$LAST_PID
+    wait_dns "$dm_port" "$probe" A 600 || die "dnsmasq (auth-k8s, no SRV) did not start"
+    saturate auth-k8s "dnsmasq (no srv-host; mix without SRV)" "$dm" "$dm_port" "$WORK/k8s-mix-nosrv.txt" "${SAT_ARGS[@]}"
+    stop "$dm"
+    stop "$up"
+    [ ! -s "$WORK/auth-k8s-diff.txt" ] || log "  auth-k8s: answer differences in $WORK/auth-k8s-diff.txt"
+}
+
+scenario_scale_k8s() {
+    log "scenario scale-k8s: bench_k8s scale $SCALE_K8S_ARGS (real control plane)"
+    # shellcheck disable=SC2086
+    timeout 1500 "$REL/bench_k8s" scale --kubedns "$REL/kubedns" --coredns "$PEERS_BIN/coredns" \
+        --kube-dns "$PEERS_BIN/kube-dns" --corefile "$COREFILE_TEMPLATE" --server-cpu "$SERVER_CPU" \
+        --client-cpu "$CLIENT_CPU" --work "$WORK/scale-k8s" --csv "$CSV_RAW" $SCALE_K8S_ARGS >&2 \
+        || die "bench_k8s scale failed (logs in $WORK/scale-k8s)"
 }
 
 # ---- main ------------------------------------------------------------------------------------

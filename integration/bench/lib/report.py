@@ -11,6 +11,8 @@ import platform
 import subprocess
 from datetime import datetime, timezone
 
+import report_k8s
+
 SCENARIOS = [
     ("cache-hit", "1. Cache hits (caching forwarders, same upstream, cache 10000, warm 1000 names)"),
     ("miss", "2. Forward/miss path (caching disabled, upstream dnsmasq on the same core)"),
@@ -19,7 +21,7 @@ SCENARIOS = [
     ("zipf", "5. Zipf stream through a 1000-entry cache (100k names, TTL 5-300 s)"),
     ("scale", "6. Scale: kubedns fed by the API emulator"),
     ("large", "7. Large headless Services (1000 and 5000 endpoints with hostnames): whole-set A queries"),
-]
+] + report_k8s.SCENARIOS
 
 LABELS = {
     "qps": "QPS",
@@ -227,6 +229,7 @@ def targets(data):
                     verdict(rss is not None and rss < 100)))
         out.append(("event → answer p99 < 100 ms at 100 updates/s", f"{fmt(p99)} ms",
                     verdict(p99 is not None and p99 < 100 and s.get("updates_not_visible_5s", 1) == 0)))
+    out.extend(report_k8s.targets(data, get, fmt, verdict))
     return out
 
 
@@ -237,6 +240,10 @@ def verdict(ok):
 def scenario_table(sc, data, order, morder):
     servers = order.get(sc, [])
     lines = []
+    if sc in ("auth-k8s", "auth-k8s-big"):
+        return report_k8s.auth_table(sc, data, order, get, fmt)
+    if sc == "scale-k8s":
+        return report_k8s.scale_table(sc, data, order, fmt)
     if sc == "scale":
         s = data[sc].get("kubedns", {})
         lines.append("| metric | value |")
