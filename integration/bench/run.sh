@@ -172,12 +172,12 @@ ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f
 row() { [[ "$2" != *,* ]] || die "row label with a comma: $2"; printf '%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$4" "$5" >> "$CSV_RAW"; }
 
 # cond SCENARIO SERVER TEXT: the conditions one row ran under (shown under its table).
-cond() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$COND"; }
+cond() { printf '%s\t%s\t%s\n' "$1" "$2" "${3//$WORK\//}" >> "$COND"; }
 
 # cpustat -> "idle total" jiffies of the whole machine (/proc/stat, idle + iowait as idle).
 cpustat() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t; exit }' /proc/stat; }
 # idle_pct "IDLE0 TOTAL0" "IDLE1 TOTAL1" -> idle share of all CPUs in between, percent
-idle_pct() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.1f", d > 0 ? (y[1] - x[1]) / d * 100 : 0 }'; }
+idle_pct() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.1f", (d > 0 ? (y[1] - x[1]) / d * 100 : 0) }'; }
 
 chaos() { # chaos PORT NAME -> number
     dig @127.0.0.1 -p "$1" +time=2 +tries=1 +short chaos txt "$2" | tr -d '"' | head -1
@@ -365,7 +365,8 @@ start_front() {
             # KUBE_DNS_SERVICE_HOST: node-cache reads the cluster DNS IP of -upstreamsvc from it, as in a pod.
             start "front-$kind-$cache" "${pin[@]}" env GOMAXPROCS=1 KUBE_DNS_SERVICE_HOST=127.0.0.1 \
                 "$PEERS/bin/node-cache" "${args[@]}"
-            FRONT_COND="CPU $cpus, GOMAXPROCS=1; node-cache $(echo "${args[*]}" | sed "s|$WORK/||g; s|$CONFIGS/||g") ($(tr -s ' \n' ' ' < "$base" | sed 's/  */ /g'))" ;;
+            local shown="${args[*]}"
+            FRONT_COND="CPU $cpus, GOMAXPROCS=1; node-cache ${shown//$CONFIGS\//} ($(tr -s ' \n' ' ' < "$base" | sed 's/  */ /g'))" ;;
         *) die "unknown server $kind" ;;
     esac
     FRONT_PID=$LAST_PID
