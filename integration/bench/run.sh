@@ -667,6 +667,7 @@ scenario_auth() {
     reply_cache_note auth kubedns "$q"
     reply_cache_note auth "kubedns (mix without SRV)" "$WORK/auth-queries-nosrv.txt"
     cond auth dnsmasq "CPU $SERVER_CPU; Debian dnsmasq, same records from a conf file (host-record, srv-host, local=/cluster.local/, local-ttl=30)"
+    cond auth "dnsmasq (no srv-host; mix without SRV)" "CPU $SERVER_CPU; Debian dnsmasq, the same records without its srv-host lines; the mix without SRV queries"
     saturate auth kubedns "$kd" "$FRONT_PORT" "$q" "${SAT_ARGS[@]}"
     latency auth kubedns "$FRONT_PORT" "$q"
     saturate auth "kubedns (mix without SRV)" "$kd" "$FRONT_PORT" "$WORK/auth-queries-nosrv.txt" "${SAT_ARGS[@]}"
@@ -790,6 +791,8 @@ scenario_large() {
     local dm=$LAST_PID
     wait_dns "$dm_port" "$probe" A || die "dnsmasq (large) did not start"
     cond large dnsmasq "CPU $SERVER_CPU; Debian dnsmasq, the same addresses as host-records (local-ttl=30)"
+    cond large "dnsmasq (TCP)" "CPU $SERVER_CPU; the same dnsmasq over TCP (-m tcp -c 10 -q 20; forked per-connection children counted)"
+    cond large "dnsmasq (5000 endpoints)" "CPU $SERVER_CPU; the same dnsmasq, 5000-address Service over UDP with EDNS"
     reply_cache_note large kubedns "$q1"
     reply_cache_note large "kubedns (5000 endpoints)" "$q5"
     cond large "kubedns (TCP)" "$KD_COND; reply cache in play: one query repeated over TCP, answered from the shared TCP reply cache"
