@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# kube-dns-rs benchmark suite (issue 7). Usage and method: integration/bench/README.md.
+# kube-dns-rs benchmark suite (issues 7 and 16). Usage and method: integration/bench/README.md.
 #
 #   integration/bench/run.sh [--quick] [--no-build] [--keep-work] SCENARIO...
 #   SCENARIO: cache-hit | miss | auth | both-cores | two-workers | rfc5452 | zipf | scale | large | all
 #
 # Everything runs on 127.0.0.1. Servers are pinned to CPU 0 and dnsperf to CPU 1 (taskset),
-# except in both-cores and two-workers. Server CPU per query comes from /proc/<pid>/stat (utime+stime) deltas
-# around each dnsperf run. Every process this script starts is killed on exit (trap); every
-# wait loop is bounded. Results: integration/bench/results/<UTC stamp>.{md,csv,png} and
-# latest.{md,csv,png}; raw dnsperf output stays in the work directory (printed at the end).
+# except in both-cores and two-workers. Server CPU per query comes from /proc/<pid>/stat
+# (utime+stime) deltas around each dnsperf run. Every process this script starts is killed on
+# exit (trap); every wait loop is bounded. Results: integration/bench/results/<UTC stamp>.{md,csv,png}
+# and latest.{md,csv,png}; raw dnsperf output stays in the work directory (printed at the end).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
