@@ -2,7 +2,7 @@
 # Usage: gnuplot -e "datafile='X.dat'; outfile='X.png'" chart.gp   (data written by report.py)
 set terminal pngcairo size 1400,1050 noenhanced font ",10"
 set output outfile
-set multiplot layout 2,1 title "kube-dns-rs vs dnsmasq / unbound (server CPU 0, dnsperf CPU 1; both-cores unpinned)"
+set multiplot layout 2,1 title "kube-dns-rs vs dnsmasq / unbound / CoreDNS / node-cache (server CPU 0, dnsperf CPU 1; both-cores unpinned)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
