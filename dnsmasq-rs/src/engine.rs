@@ -26,9 +26,9 @@ use crate::loops::LoopDetector;
 use crate::reply::{self, Reply};
 use crate::stats::Stats;
 use crate::upstream::{self, EngineObserver, Transport};
-use serverkit::upstream::Client;
 use crate::wire::{self, Parsed, QueryInfo};
 use crate::{any, local, relay};
+use serverkit::upstream::Client;
 
 /// Per-try upstream timeout (B4 row 18).
 pub const UPSTREAM_TRY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -268,7 +268,8 @@ impl Engine {
             stats: &self.stats,
             health: Some(&self.health),
         };
-        let finish = |_, got: serverkit::upstream::Exchanged| self.prepare_reply(&got.reply, q, &policy);
+        let finish =
+            |_, got: serverkit::upstream::Exchanged| self.prepare_reply(&got.reply, q, &policy);
         if cfg.all_servers && order.len() > 1 {
             let mut tries: FuturesUnordered<_> = order
                 .iter()

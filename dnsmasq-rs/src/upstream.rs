@@ -8,11 +8,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-pub use serverkit::upstream::{CaseMode, RealTransport, Transport, UdpChannel};
 use serverkit::upstream::{
     self as sk, Client, EdnsOpt, Observer, Options, Query, QueryFlags, Question, RcodePolicy,
     TcpRetry, Unwanted,
 };
+pub use serverkit::upstream::{CaseMode, RealTransport, Transport, UdpChannel};
 
 use crate::health::ServerHealth;
 use crate::stats::Stats;

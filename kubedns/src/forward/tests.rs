@@ -55,11 +55,13 @@ fn scripted() -> Arc<FnTransport> {
     )
 }
 
+/// (server ports, client over TCP, rcode relayed or `None` = error, servers asked in order).
+type RcodeCase = (&'static [u16], bool, Option<ResponseCode>, &'static [u16]);
+
 #[tokio::test(start_paused = true)]
 async fn order_failover_and_rcodes() {
-    // (servers, client over TCP, rcode relayed or None = error, servers asked)
     #[rustfmt::skip]
-    let cases: [(&[u16], bool, Option<ResponseCode>, &[u16]); 6] = [
+    let cases: [RcodeCase; 6] = [
         (&[4, 1], false, Some(ResponseCode::NoError), &[4]),
         (&[1, 4], false, Some(ResponseCode::NoError), &[1, 4]),
         (&[2, 4], true, Some(ResponseCode::NoError), &[2, 4]),
