@@ -6,10 +6,11 @@
 //! kubedns's choices (compat §1.8 "Forwarding"):
 //! * servers are tried in order, the first one first (no rotation), [`UPSTREAM_TIMEOUT`] per
 //!   try; a transport error or timeout moves to the next server;
-//! * an upstream SERVFAIL or REFUSED moves to the next server; when every server answered
-//!   that way the last reply is relayed. (Legacy kube-dns retried a SERVFAIL once on the same
-//!   server and then relayed it without trying the others; the servers of the list are
-//!   equivalent, so asking the next one is the better answer — see the client's module doc.)
+//! * an upstream SERVFAIL is retried once on the same server (legacy), then, like REFUSED,
+//!   moves to the next server; when every server answered that way the last reply is relayed.
+//!   (Legacy kube-dns relayed the second SERVFAIL, and any REFUSED, without trying the
+//!   others; the servers of the list are equivalent, so asking the next one is the better
+//!   answer — see the client's module doc.)
 //! * UDP client queries go upstream over UDP (TCP again on TC=1), TCP ones over TCP; the
 //!   client's RD bit is copied, EDNS ([`UPSTREAM_EDNS_PAYLOAD`]) is sent when the client
 //!   used it; no 0x20 (the client's spelling is sent and given back);
@@ -36,6 +37,8 @@ use tracing::{debug, warn};
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 /// EDNS payload size we advertise upstream (RFC 9715 / DNS flag day 2020 value).
 pub const UPSTREAM_EDNS_PAYLOAD: u16 = 1232;
+/// Same-server retries of an upstream SERVFAIL (legacy kube-dns: once).
+pub const SERVFAIL_RETRIES: u32 = 1;
 /// Largest UDP datagram we read from an upstream.
 pub const MAX_UDP_REPLY: usize = 65_535;
 
@@ -74,7 +77,10 @@ impl Forwarder {
         let opts = Options {
             attempt_timeout: timeout,
             case: CaseMode::Off,
-            rcode: RcodePolicy::FAILOVER_THEN_RELAY,
+            rcode: RcodePolicy {
+                servfail_retries: SERVFAIL_RETRIES,
+                ..RcodePolicy::FAILOVER_THEN_RELAY
+            },
             max_udp_reply: MAX_UDP_REPLY,
         };
         Self {

@@ -22,9 +22,9 @@
 //! SERVFAIL and REFUSED ([`RcodePolicy`]): the earlier copies disagreed — legacy kube-dns
 //! retried SERVFAIL once on the same server and then relayed it (REFUSED was relayed), dnsmasq
 //! moved on to the next server for both. Moving on is the correct choice for both callers:
-//! the servers of one list are equivalent, a SERVFAIL/REFUSED says only that this server
-//! cannot answer now (RFC 1035 §7.3 "try the next server"), and retrying the same server at
-//! once rarely helps. When every server failed that way, [`RcodePolicy::relay_last`] decides
+//! the servers of one list are equivalent, and a SERVFAIL/REFUSED says only that this server
+//! cannot answer now (RFC 1035 §7.3 "try the next server"). kubedns keeps the legacy single
+//! same-server SERVFAIL retry first ([`RcodePolicy::servfail_retries`], compat). When every server failed that way, [`RcodePolicy::relay_last`] decides
 //! whether the last such reply is relayed (kubedns: the client sees the upstream's rcode) or
 //! the call fails (dnsmasq-rs answers its own SERVFAIL, as dnsmasq does).
 
@@ -75,6 +75,9 @@ pub enum CaseMode {
 /// What an upstream SERVFAIL or REFUSED does (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RcodePolicy {
+    /// SERVFAIL: ask the same server again this many times before moving on (legacy
+    /// kube-dns: 1).
+    pub servfail_retries: u32,
     /// SERVFAIL moves on to the next server.
     pub failover_on_servfail: bool,
     /// REFUSED moves on to the next server.
@@ -86,6 +89,7 @@ pub struct RcodePolicy {
 impl RcodePolicy {
     /// Both rcodes move on; the last such reply is relayed.
     pub const FAILOVER_THEN_RELAY: Self = Self {
+        servfail_retries: 0,
         failover_on_servfail: true,
         failover_on_refused: true,
         relay_last: true,
@@ -262,7 +266,16 @@ impl Client {
         let mut rcode_failure: Option<(SocketAddr, Exchanged)> = None;
         for &server in servers {
             obs.attempt(server);
-            let failure = match self.exchange(server, query, obs).await {
+            let mut result = self.exchange(server, query, obs).await;
+            for _ in 0..self.opts.rcode.servfail_retries {
+                match &result {
+                    Ok(got) if wire::rcode(&got.reply) == Some(RCODE_SERVFAIL) => {
+                        result = self.exchange(server, query, obs).await;
+                    }
+                    _ => break,
+                }
+            }
+            let failure = match result {
                 Ok(got) if self.opts.rcode.fails_over(wire::rcode(&got.reply)) => {
                     let failure = format!("rcode {}", wire::rcode(&got.reply).unwrap_or(0));
                     rcode_failure = Some((server, got));

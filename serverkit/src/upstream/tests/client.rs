@@ -248,3 +248,29 @@ async fn rejected_by_finish_moves_on() {
         ]
     );
 }
+
+/// `servfail_retries`: a SERVFAIL is asked again of the same server before moving on; a
+/// REFUSED is not.
+#[tokio::test(start_paused = true)]
+async fn servfail_is_retried_on_the_same_server_first() {
+    let servers = [addr("192.0.2.1:53"), addr("192.0.2.2:53")];
+    for (rc, asked) in [(RCODE_SERVFAIL, 3), (RCODE_REFUSED, 2)] {
+        let t = FnTransport::udp(move |s, q| {
+            let rcode = if s == addr("192.0.2.1:53") { rc } else { 0 };
+            vec![(reply(q, rcode, false, None), s)]
+        });
+        let policy = RcodePolicy {
+            servfail_retries: 1,
+            ..RcodePolicy::FAILOVER_THEN_RELAY
+        };
+        let (c, t) = client(t, CaseMode::Off, policy);
+        let q = udp_query(question("a.example", A));
+        let got = c
+            .resolve(&servers, &q, &Quiet, |s, _| Ok::<_, String>(s))
+            .await;
+        assert_eq!(got.expect("second server"), servers[1], "rcode {rc}");
+        let sent: Vec<_> = t.sent().iter().map(|s| s.server).collect();
+        assert_eq!(sent.len(), asked, "rcode {rc}: {sent:?}");
+        assert_eq!(sent[asked - 1], servers[1]);
+    }
+}
