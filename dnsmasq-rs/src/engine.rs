@@ -25,9 +25,10 @@ pub use crate::local::VERSION;
 use crate::loops::LoopDetector;
 use crate::reply::{self, Reply};
 use crate::stats::Stats;
-use crate::upstream::{self, CaseMode, Transport};
+use crate::upstream::{self, EngineObserver, Transport};
 use crate::wire::{self, Parsed, QueryInfo};
 use crate::{any, local, relay};
+use serverkit::upstream::Client;
 
 /// Per-try upstream timeout (B4 row 18).
 pub const UPSTREAM_TRY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -251,7 +252,8 @@ impl Engine {
         self.pending.finish(q.key(), &msg, cfg.forward_max);
     }
 
-    /// Tries the servers; the first usable reply wins, else a SERVFAIL entry.
+    /// Tries the servers (health order, or all at once with `--all-servers`); the first
+    /// usable reply wins, else a SERVFAIL entry.
     async fn resolve(&self, q: &QueryInfo, servers: &[SocketAddr], cfg: &Config) -> CachedMsg {
         let order = self.health.order(servers, cfg.strict_order);
         let policy = TtlPolicy {
@@ -260,62 +262,38 @@ impl Engine {
             min_cache_ttl: cfg.min_cache_ttl,
             max_cache_ttl: cfg.max_cache_ttl,
         };
+        let client = self.client(cfg);
+        let query = upstream::query(q);
+        let obs = EngineObserver {
+            stats: &self.stats,
+            health: Some(&self.health),
+        };
+        let finish =
+            |_, got: serverkit::upstream::Exchanged| self.prepare_reply(&got.reply, q, &policy);
         if cfg.all_servers && order.len() > 1 {
             let mut tries: FuturesUnordered<_> = order
                 .iter()
-                .map(|s| self.try_server(*s, q, &policy, cfg.dns_0x20))
+                .map(|s| client.resolve(std::slice::from_ref(s), &query, &obs, finish))
                 .collect();
             while let Some(r) = tries.next().await {
-                if let Some(m) = r {
+                if let Ok(m) = r {
                     return m;
                 }
             }
-        } else {
-            for s in &order {
-                if let Some(m) = self.try_server(*s, q, &policy, cfg.dns_0x20).await {
-                    return m;
-                }
-            }
+        } else if let Ok(m) = client.resolve(&order, &query, &obs, finish).await {
+            return m;
         }
         self.stats.servfail_sent.inc();
         tracing::debug!(name = %q.name_string(), "every upstream failed; answering SERVFAIL");
         cache::servfail_entry(q, Instant::now())
     }
 
-    async fn try_server(
-        &self,
-        server: SocketAddr,
-        q: &QueryInfo,
-        policy: &TtlPolicy,
-        case: CaseMode,
-    ) -> Option<CachedMsg> {
-        self.stats.server_query(server);
-        let result = upstream::exchange(
-            &*self.transport,
-            server,
-            q,
-            self.try_timeout,
-            case,
-            &self.stats,
+    /// The upstream client for this configuration (`--dns-0x20`).
+    fn client(&self, cfg: &Config) -> Client {
+        Client::new(
+            Arc::clone(&self.transport),
+            upstream::options(self.try_timeout, cfg.dns_0x20),
         )
-        .await;
-        let failure = match result {
-            Ok((reply, _tcp)) => match self.prepare_reply(&reply, q, policy) {
-                Ok(m) if matches!(m.rcode(), wire::RCODE_SERVFAIL | wire::RCODE_REFUSED) => {
-                    format!("rcode {}", m.rcode())
-                }
-                Ok(m) => {
-                    self.health.succeeded(server);
-                    return Some(m);
-                }
-                Err(e) => e.to_string(),
-            },
-            Err(e) => e.to_string(),
-        };
-        tracing::debug!(%server, %failure, "upstream try failed");
-        self.stats.server_failed(server);
-        self.health.failed(server);
-        None
     }
 
     /// With caching disabled the reply is only relayed: skip the canonicalising re-encode
@@ -339,15 +317,17 @@ impl Engine {
         for probe in self.loops.new_probes(&cfg.all_upstreams()) {
             let me = Arc::clone(self);
             tokio::spawn(async move {
-                let _ = upstream::exchange(
-                    &*me.transport,
-                    probe.server,
-                    &probe.query,
-                    me.try_timeout,
-                    CaseMode::Off,
-                    &me.stats,
-                )
-                .await;
+                let client = Client::new(
+                    Arc::clone(&me.transport),
+                    upstream::options(me.try_timeout, upstream::CaseMode::Off),
+                );
+                let obs = EngineObserver {
+                    stats: &me.stats,
+                    health: None,
+                };
+                let _ = client
+                    .exchange(probe.server, &upstream::query(&probe.query), &obs)
+                    .await;
                 me.loops.probe_done(&probe.name);
             });
         }

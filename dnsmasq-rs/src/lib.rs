@@ -5,11 +5,12 @@
 //! swapped atomically by `reload::Reloader` from the ConfigMap directory via `nanny`) →
 //! `server` loops → `engine` pipeline → `local` answers (hosts, `--address`, CHAOS) written
 //! through the `reply` builder, `loops` probes, `cache` hit, or on a miss the `coalesce`
-//! pending table, `health`-ordered servers and the `upstream` safe client. `run` binds and
+//! pending table, `health`-ordered servers and `upstream` (this forwarder's options, query and
+//! statistics for the shared safe client `serverkit::upstream`). `run` binds and
 //! serves, `observe` logs statistics and serves metrics; `main` only parses and starts.
 //! Shared with kubedns and healthz (`serverkit`): Go flags and the glog list, resolv.conf,
-//! reverse names, the ConfigMap directory reader, socket binding, the DNS-over-TCP loop,
-//! signals/lame duck/drain and tracing setup. `testutil` (query builders) exists only for
+//! reverse names, the ConfigMap directory reader, socket binding, the DNS-over-TCP loop, the
+//! upstream client, signals/lame duck/drain and tracing setup. `testutil` (query builders) exists only for
 //! tests (`cfg(test)` or the `test-support` feature).
 
 pub mod any;

@@ -119,7 +119,7 @@ impl NameResolver for SystemResolver {
         let name = name.to_string();
         Box::pin(async move {
             if name.ends_with("cluster.local") {
-                crate::upstream::resolve_a(&*self.transport, self.kubedns_server, &name).await
+                crate::upstream::resolve_a(self.transport.clone(), self.kubedns_server, &name).await
             } else {
                 tokio::net::lookup_host((name.as_str(), 53))
                     .await

@@ -407,7 +407,8 @@ async fn stub_nameserver_hostnames_resolved_via_kubedns() {
 #[tokio::test]
 async fn ten_thousand_upstream_queries_have_random_ports_and_ids() {
     use dnsmasq_rs::stats::Stats;
-    use dnsmasq_rs::upstream::{self, CaseMode};
+    use dnsmasq_rs::upstream::{self, CaseMode, EngineObserver};
+    use serverkit::upstream::Client;
     let responder = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let server = responder.local_addr().unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::with_capacity(10_000)));
@@ -426,15 +427,20 @@ async fn ten_thousand_upstream_queries_have_random_ports_and_ids() {
         }
     });
     let stats = Stats::default();
-    let transport = RealTransport;
+    let obs = EngineObserver {
+        stats: &stats,
+        health: None,
+    };
+    let client = Client::new(
+        Arc::new(RealTransport),
+        upstream::options(Duration::from_secs(5), CaseMode::Off),
+    );
     let mut tasks = futures::stream::FuturesUnordered::new();
     let mut done = 0;
     for i in 0..10_000u32 {
         let (_, q) = query(&format!("n{i}.example"), wire::TYPE_A, None);
-        let (t, st) = (&transport, &stats);
-        tasks.push(async move {
-            upstream::exchange(t, server, &q, Duration::from_secs(5), CaseMode::Off, st).await
-        });
+        let (c, o) = (&client, &obs);
+        tasks.push(async move { c.exchange(server, &upstream::query(&q), o).await });
         if tasks.len() >= 64 {
             use futures::StreamExt;
             assert!(tasks.next().await.unwrap().is_ok());

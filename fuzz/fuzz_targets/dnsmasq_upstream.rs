@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use dnsmasq_rs::config::Config;
 use dnsmasq_rs::engine::Engine;
-use dnsmasq_rs::upstream::{randomize_case, restore_case};
+use serverkit::upstream::wire::{randomize_case, restore_case};
 use dnsmasq_rs::wire;
 use fuzz_support::dnsmasq::{ReplayUpstream, config, config_with};
 use fuzz_support::kubedns::runtime;
@@ -95,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
                 .flat_map(|b| (0..8).map(move |i| b >> i & 1 == 1));
             let sent = randomize_case(q.name_wire(), &mut || bits.next().unwrap_or(false));
             let mut copy = udp_reply.to_vec();
-            restore_case(&mut copy, &sent, q.name_wire());
+            restore_case(&mut copy, q.name_wire(), Some(&sent));
             assert_eq!(
                 copy.len(),
                 udp_reply.len(),

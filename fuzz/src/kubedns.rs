@@ -7,9 +7,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::io;
 
 use kubedns::dns::{DnsMetrics, DnsServer, Limits, Shared};
-use kubedns::forward::{ForwardError, Forwarder, Transport, Validator};
+use kubedns::forward::{Forwarder, Transport};
+use serverkit::upstream::UdpChannel;
 use kubedns::model::{
     EndpointAddress, EndpointGroup, EndpointObject, EndpointSubset, Service, ServiceKind,
     ServicePort,
@@ -48,31 +50,58 @@ impl ReplayTransport {
     }
 }
 
-#[async_trait::async_trait]
-impl Transport for ReplayTransport {
-    async fn exchange(
-        &self,
-        server: SocketAddr,
-        query: &[u8],
-        _tcp: bool,
-        _timeout: Duration,
-        accept: Validator<'_>,
-    ) -> Result<Vec<u8>, ForwardError> {
+impl ReplayTransport {
+    /// The next queued reply with `query`'s ID, recorded as handed out; none left is an
+    /// error, so the try ends at once.
+    fn next_for(&self, query: &[u8]) -> io::Result<Vec<u8>> {
         let next = self.replies.lock().ok().and_then(|mut q| q.pop_front());
-        let Some(mut reply) = next else {
-            return Err(ForwardError::Timeout(server));
-        };
+        let mut reply = next.ok_or_else(|| io::Error::other("fake upstream: no reply"))?;
         if reply.len() >= 2 && query.len() >= 2 {
             reply[..2].copy_from_slice(&query[..2]);
         }
         if let Ok(mut h) = self.handed_out.lock() {
-            h.push(reply.to_vec());
+            h.push(reply.clone());
         }
-        if accept(&reply) {
-            Ok(reply)
-        } else {
-            Err(ForwardError::Mismatch(server))
-        }
+        Ok(reply)
+    }
+}
+
+/// One UDP channel of [`ReplayTransport`]: the reply comes from the server's address.
+struct ReplayUdp {
+    owner: Arc<ReplayTransport>,
+    server: SocketAddr,
+    sent: Vec<u8>,
+}
+
+#[async_trait::async_trait]
+impl UdpChannel for ReplayUdp {
+    async fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.sent = buf.to_vec();
+        Ok(())
+    }
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let reply = self.owner.next_for(&self.sent)?;
+        let n = reply.len().min(buf.len());
+        buf[..n].copy_from_slice(&reply[..n]);
+        Ok((n, self.server))
+    }
+}
+
+/// The transport handed to the forwarder: channels share the queue.
+#[derive(Clone)]
+pub struct SharedReplay(pub Arc<ReplayTransport>);
+
+#[async_trait::async_trait]
+impl Transport for SharedReplay {
+    async fn udp(&self, server: SocketAddr) -> io::Result<Box<dyn UdpChannel>> {
+        Ok(Box::new(ReplayUdp {
+            owner: Arc::clone(&self.0),
+            server,
+            sent: Vec::new(),
+        }))
+    }
+    async fn tcp(&self, _server: SocketAddr, query: &[u8]) -> io::Result<Vec<u8>> {
+        self.0.next_for(query)
     }
 }
 
@@ -161,7 +190,10 @@ pub struct Fixture {
 /// Build a fixture.
 pub fn fixture(synced: bool) -> Fixture {
     let transport = Arc::new(ReplayTransport::default());
-    let fwd = Forwarder::new(transport.clone(), Duration::from_millis(100));
+    let fwd = Forwarder::new(
+        Arc::new(SharedReplay(transport.clone())),
+        Duration::from_millis(100),
+    );
     let server = DnsServer::with_forwarder(
         store(synced).reader(),
         Limits::default(),

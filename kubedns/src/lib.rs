@@ -6,14 +6,15 @@
 //! `Writer` the watchers own, per-Service records under typed keys published as lock-free
 //! snapshots; cheap `Store` read handles; config, federation zone and sync flag as their own
 //! handles) → `answer` (pure lookup: name, type → `Response`/`Answer`; CHAOS, cluster names,
-//! CNAME chains) → `dns` (UDP/TCP pipeline with caps, EDNS, metrics) with `forward` for names
-//! outside the zone. `cli` and `config` hold the legacy kube-dns flags and ConfigMap rules;
+//! CNAME chains) → `dns` (UDP/TCP pipeline with caps, EDNS, metrics) with `forward` (kubedns's
+//! options for serverkit's shared upstream client) for names outside the zone. `cli` and `config` hold the legacy kube-dns flags and ConfigMap rules;
 //! `http` serves `/readiness`, `/cache`, `/healthz` and metrics; `run` and `lifecycle` tie it
 //! together, handing each store handle to its one owner. Module dependencies form a DAG
 //! (docs/kubedns.md, "Module layout").
 //! What kubedns shares with dnsmasq-rs and healthz lives in `serverkit`: Go flag values and
 //! the glog list, resolv.conf, reverse names, the ConfigMap directory reader, socket binding,
-//! the DNS-over-TCP loop, signals/lame duck/drain and tracing setup.
+//! the DNS-over-TCP loop, the RFC 5452 upstream client, signals/lame duck/drain and tracing
+//! setup.
 
 pub mod answer;
 pub mod cli;

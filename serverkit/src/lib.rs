@@ -12,7 +12,9 @@
 //! * [`serve`] — DNS over TCP: accept loop, framing, limits, pipelining;
 //! * [`lifecycle`] — signals, the lame-duck period and the drain;
 //! * [`logging`] — tracing setup;
-//! * [`time`] — calendar arithmetic for Go time texts.
+//! * [`time`] — calendar arithmetic for Go time texts;
+//! * [`upstream`] — the RFC 5452 upstream DNS client (fresh port and ID per query, strict
+//!   reply matching, TC→TCP, 0x20, ordered failover, SERVFAIL/REFUSED policy).
 //!
 //! Behind the `test-support` cargo feature, `process` runs built binaries in tests (killed on
 //! drop, signals by name, exit with a deadline) and [`require`] decides whether a test whose external
@@ -29,6 +31,7 @@ pub mod resolv;
 pub mod reverse;
 pub mod serve;
 pub mod time;
+pub mod upstream;
 
 #[cfg(feature = "test-support")]
 pub mod process;

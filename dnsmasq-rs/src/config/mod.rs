@@ -26,7 +26,7 @@ pub use self::hosts::Hosts;
 use self::rules::parse_rule;
 pub use self::rules::{Action, Route, parse_server_addr};
 use crate::flags::{FlagError, Options};
-use crate::upstream::CaseMode;
+use serverkit::upstream::CaseMode;
 
 /// dnsmasq's default `--cache-size`.
 pub const DEFAULT_CACHE_SIZE: usize = 150;

@@ -320,21 +320,12 @@ impl Shared {
         tcp: bool,
     ) -> Response {
         loop {
-            let mut reply = self
+            // A truncated UDP reply (it may miss the end of the chain, RFC 2181 §9) is
+            // asked again over TCP by the upstream client.
+            let reply = self
                 .forwarder
                 .forward(upstreams, &cq, true, false, tcp)
                 .await;
-            if !tcp
-                && reply
-                    .as_ref()
-                    .is_ok_and(|b| b.get(2).is_some_and(|f| f & 0x02 != 0))
-            {
-                // a truncated reply may miss the end of the chain (RFC 2181 §9): ask over TCP
-                reply = self
-                    .forwarder
-                    .forward(upstreams, &cq, true, false, true)
-                    .await;
-            }
             let decoded = match &reply {
                 Ok(b) => decode_reply(b),
                 Err(err) => {

@@ -1,18 +1,18 @@
-//! Forwarder tests: scripted transport for the retry rules, loopback fake upstreams for the
-//! socket path (good answer, wrong ID ignored, timeout → next server, all down).
+//! Forwarder tests: kubedns's choices on top of the shared client (the client's own rules
+//! are tested in `serverkit::upstream`): order, SERVFAIL/REFUSED failover and relay, RD,
+//! EDNS and TCP copied from the client, the client's spelling given back, the re-encode,
+//! and loopback fake upstreams for the socket path.
 
-use std::sync::Mutex;
-
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use serverkit::upstream::fake::FnTransport;
+use tokio::net::UdpSocket;
 
 use super::*;
 
-fn question() -> Query {
-    Query::query(
-        Name::from_ascii("example.com.").expect("name"),
-        RecordType::A,
-    )
+fn question(name: &str) -> Query {
+    Query::query(Name::from_ascii(name).expect("name"), RecordType::A)
 }
 
 fn reply_to(query: &[u8], rcode: ResponseCode, id_delta: u16) -> Vec<u8> {
@@ -31,110 +31,112 @@ fn reply_to(query: &[u8], rcode: ResponseCode, id_delta: u16) -> Vec<u8> {
     m.to_vec().expect("encode")
 }
 
-/// Scripted transport: per call, what the "server" does.
-#[derive(Clone, Copy, Debug)]
-enum Step {
-    Reply(ResponseCode),
-    Fail,
-}
-
-struct Scripted {
-    steps: Mutex<Vec<Step>>,
-    calls: Mutex<Vec<(SocketAddr, bool)>>,
-}
-
-#[async_trait::async_trait]
-impl Transport for Scripted {
-    async fn exchange(
-        &self,
-        server: SocketAddr,
-        query: &[u8],
-        tcp: bool,
-        _timeout: Duration,
-        accept: Validator<'_>,
-    ) -> Result<Vec<u8>, ForwardError> {
-        self.calls.lock().expect("lock").push((server, tcp));
-        let step = self.steps.lock().expect("lock").remove(0);
-        match step {
-            Step::Reply(rc) => {
-                let r = reply_to(query, rc, 0);
-                assert!(accept(&r));
-                Ok(r)
-            }
-            Step::Fail => Err(ForwardError::Timeout(server)),
-        }
-    }
-}
-
-fn scripted(steps: Vec<Step>) -> (Forwarder, Arc<Scripted>) {
-    let t = Arc::new(Scripted {
-        steps: Mutex::new(steps),
-        calls: Mutex::default(),
-    });
-    (Forwarder::new(t.clone(), Duration::from_millis(100)), t)
+fn rcode_of(reply: &[u8]) -> ResponseCode {
+    ResponseCode::from_low(reply[3] & 0x0f)
 }
 
 fn addr(p: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], p))
+    SocketAddr::from(([192, 0, 2, 1], p))
 }
 
-#[tokio::test]
-async fn order_failover_and_servfail_retry() {
-    let (f, t) = scripted(vec![
-        Step::Fail,
-        Step::Reply(ResponseCode::ServFail),
-        Step::Reply(ResponseCode::NoError),
-    ]);
-    let r = f
-        .forward(&[addr(1), addr(2)], &question(), true, false, true)
-        .await
-        .expect("reply");
-    assert_eq!(rcode_of(&r), Some(ResponseCode::NoError));
-    assert_eq!(
-        *t.calls.lock().expect("lock"),
-        vec![(addr(1), true), (addr(2), true), (addr(2), true)]
-    );
+const TRY: Duration = Duration::from_millis(100);
 
-    // SERVFAIL twice: relayed after one retry, next server not tried
-    let (f, t) = scripted(vec![
-        Step::Reply(ResponseCode::ServFail),
-        Step::Reply(ResponseCode::ServFail),
-    ]);
-    let r = f
-        .forward(&[addr(1), addr(2)], &question(), true, false, false)
-        .await
-        .expect("reply");
-    assert_eq!(rcode_of(&r), Some(ResponseCode::ServFail));
-    assert_eq!(t.calls.lock().expect("lock").len(), 2);
+/// Server behaviour by port: 1 silent, 2 SERVFAIL, 3 REFUSED, 4 answers (UDP and TCP).
+fn scripted() -> Arc<FnTransport> {
+    let answer = |server: SocketAddr, q: &[u8]| match server.port() {
+        2 => Some(reply_to(q, ResponseCode::ServFail, 0)),
+        3 => Some(reply_to(q, ResponseCode::Refused, 0)),
+        4 => Some(reply_to(q, ResponseCode::NoError, 0)),
+        _ => None,
+    };
+    Arc::new(
+        FnTransport::udp(move |s, q| answer(s, q).map(|r| (r, s)).into_iter().collect())
+            .with_tcp(move |s, q| answer(s, q).ok_or(std::io::ErrorKind::TimedOut.into())),
+    )
+}
 
-    let (f, _) = scripted(vec![Step::Fail, Step::Fail]);
+/// (server ports, client over TCP, rcode relayed or `None` = error, servers asked in order).
+type RcodeCase = (&'static [u16], bool, Option<ResponseCode>, &'static [u16]);
+
+#[tokio::test(start_paused = true)]
+async fn order_failover_and_rcodes() {
+    #[rustfmt::skip]
+    let cases: [RcodeCase; 6] = [
+        (&[4, 1], false, Some(ResponseCode::NoError), &[4]),
+        (&[1, 4], false, Some(ResponseCode::NoError), &[1, 4]),
+        (&[2, 4], true, Some(ResponseCode::NoError), &[2, 2, 4]),
+        (&[3, 4], false, Some(ResponseCode::NoError), &[3, 4]),
+        (&[2, 3], false, Some(ResponseCode::Refused), &[2, 2, 3]),
+        (&[1, 1], false, None, &[1, 1]),
+    ];
+    for (ports, tcp, want, asked) in cases {
+        let t = scripted();
+        let f = Forwarder::new(t.clone(), TRY);
+        let servers: Vec<_> = ports.iter().map(|p| addr(*p)).collect();
+        let got = f
+            .forward(&servers, &question("example.com."), true, false, tcp)
+            .await;
+        let what = format!("{ports:?} tcp={tcp}");
+        match want {
+            Some(rc) => assert_eq!(rcode_of(&got.expect(&what)), rc, "{what}"),
+            None => assert!(
+                matches!(got, Err(UpstreamError::AllFailed { .. })),
+                "{what}"
+            ),
+        }
+        let sent = t.sent();
+        let sent_ports: Vec<u16> = sent.iter().map(|s| s.server.port()).collect();
+        assert_eq!(sent_ports, asked, "{what}");
+        assert!(sent.iter().all(|s| s.tcp == tcp), "{what}");
+    }
+    let f = Forwarder::new(scripted(), TRY);
     assert!(matches!(
-        f.forward(&[addr(1), addr(2)], &question(), true, false, false)
+        f.forward(&[], &question("example.com."), true, false, false)
             .await,
-        Err(ForwardError::AllFailed(_))
-    ));
-    let (f, _) = scripted(vec![]);
-    assert!(matches!(
-        f.forward(&[], &question(), true, false, false).await,
-        Err(ForwardError::NoUpstreams)
+        Err(UpstreamError::NoServers)
     ));
 }
 
-#[test]
-fn reply_matching_rules() {
-    let mut q = Message::new(77, MessageType::Query, OpCode::Query);
-    q.add_query(question());
-    let qb = q.to_vec().expect("encode");
-    let good = reply_to(&qb, ResponseCode::NoError, 0);
-    assert!(reply_matches(77, &question(), &good));
-    assert!(!reply_matches(78, &question(), &good));
-    let other = Query::query(Name::from_ascii("example.org.").expect("n"), RecordType::A);
-    assert!(!reply_matches(77, &other, &good));
-    let upper = Query::query(Name::from_ascii("EXAMPLE.com.").expect("n"), RecordType::A);
-    assert!(reply_matches(77, &upper, &good));
-    // QR=0 (a query, not a response) is rejected
-    assert!(!reply_matches(77, &question(), &qb));
-    assert!(!reply_matches(77, &question(), &good[..11]));
+#[tokio::test(start_paused = true)]
+async fn rd_and_edns_follow_the_client() {
+    for (rd, edns) in [(true, true), (false, false)] {
+        let t = scripted();
+        let f = Forwarder::new(t.clone(), TRY);
+        f.forward(&[addr(4)], &question("example.com."), rd, edns, false)
+            .await
+            .expect("reply");
+        let sent = Message::from_vec(&t.sent()[0].bytes).expect("query");
+        assert_eq!(sent.metadata.recursion_desired, rd);
+        assert_eq!(
+            sent.edns.map(|e| e.max_payload()),
+            edns.then_some(UPSTREAM_EDNS_PAYLOAD)
+        );
+    }
+}
+
+/// An upstream that lower-cases the question: the client gets its own spelling back
+/// (RFC 4343 §4.1), also in the re-encoded reply.
+#[tokio::test(start_paused = true)]
+async fn question_case_is_given_back() {
+    let t = Arc::new(FnTransport::udp(|s, q| {
+        let mut r = reply_to(q, ResponseCode::NoError, 0);
+        r[12..12 + 17].make_ascii_lowercase();
+        vec![(r, s)]
+    }));
+    let f = Forwarder::new(t, TRY);
+    let r = f
+        .forward(
+            &[addr(4)],
+            &question("WwW.Example.COM."),
+            true,
+            false,
+            false,
+        )
+        .await
+        .expect("reply");
+    let back = Message::from_vec(&r).expect("decodes");
+    assert_eq!(back.queries[0].name().to_string(), "WwW.Example.COM.");
+    assert_eq!(back.answers.len(), 1);
 }
 
 /// Loopback fake upstream: answers each UDP query per `mode`.
@@ -168,106 +170,35 @@ async fn fake_udp(mode: &'static str) -> (SocketAddr, tokio::task::JoinHandle<()
 
 #[tokio::test]
 async fn loopback_upstreams() {
-    let f = Forwarder::new(Arc::new(NetTransport), Duration::from_millis(300));
+    let f = Forwarder::new(Arc::new(RealTransport), Duration::from_millis(300));
     let (good, h1) = fake_udp("good").await;
     let (tricky, h2) = fake_udp("wrong-id-then-good").await;
     let (dead, h3) = fake_udp("blackhole").await;
+    let q = question("example.com.");
     let r = f
-        .forward(&[good], &question(), true, false, false)
+        .forward(&[good], &q, true, false, false)
         .await
         .expect("good");
     assert_eq!(Message::from_vec(&r).expect("msg").answers.len(), 1);
     let r = f
-        .forward(&[tricky], &question(), true, false, false)
+        .forward(&[tricky], &q, true, false, false)
         .await
         .expect("tricky");
-    assert_eq!(rcode_of(&r), Some(ResponseCode::NoError));
+    assert_eq!(rcode_of(&r), ResponseCode::NoError);
     assert_eq!(f.mismatches(), 1);
     // timeout on the first server → the second answers
     let r = f
-        .forward(&[dead, good], &question(), true, true, false)
+        .forward(&[dead, good], &q, true, true, false)
         .await
         .expect("failover");
     assert_eq!(Message::from_vec(&r).expect("msg").answers.len(), 1);
     assert!(matches!(
-        f.forward(&[dead], &question(), true, false, false).await,
-        Err(ForwardError::AllFailed(_))
+        f.forward(&[dead], &q, true, false, false).await,
+        Err(UpstreamError::AllFailed { .. })
     ));
+    let m = Message::new(1, MessageType::Query, OpCode::Query);
+    assert!(decode_reply(&m.to_vec().expect("encode")).is_some());
     for h in [h1, h2, h3] {
         h.abort();
     }
-}
-
-/// RFC 5452 §9.2: IDs and source ports of upstream queries are unpredictable. 200 queries
-/// must show (almost) no repeated (port, ID) pairs and many distinct ports.
-#[tokio::test]
-async fn upstream_ids_and_ports_vary() {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let a = sock.local_addr().expect("addr");
-    let seen = Arc::new(Mutex::new(Vec::<(u16, u16)>::new()));
-    let rec = seen.clone();
-    let h = tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-            let q = buf[..n].to_vec();
-            rec.lock()
-                .expect("lock")
-                .push((from.port(), u16::from_be_bytes([q[0], q[1]])));
-            let _ = sock
-                .send_to(&reply_to(&q, ResponseCode::NoError, 0), from)
-                .await;
-        }
-    });
-    let f = Forwarder::new(Arc::new(NetTransport), Duration::from_secs(2));
-    for _ in 0..200 {
-        f.forward(&[a], &question(), true, false, false)
-            .await
-            .expect("reply");
-    }
-    h.abort();
-    let seen = seen.lock().expect("lock").clone();
-    let pairs: std::collections::HashSet<_> = seen.iter().collect();
-    let ports: std::collections::HashSet<_> = seen.iter().map(|p| p.0).collect();
-    let ids: std::collections::HashSet<_> = seen.iter().map(|p| p.1).collect();
-    assert_eq!(seen.len(), 200);
-    assert!(pairs.len() >= 198, "{}", pairs.len());
-    assert!(ports.len() >= 100, "{}", ports.len());
-    assert!(ids.len() >= 190, "{}", ids.len());
-}
-
-#[test]
-fn question_case_is_echoed_from_our_query() {
-    let q = Query::query(
-        Name::from_ascii("WwW.Example.COM.").expect("name"),
-        RecordType::A,
-    );
-    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
-    m.add_query(q);
-    let query = m.to_vec().expect("encode");
-    let lower = Query::query(
-        Name::from_ascii("www.example.com.").expect("name"),
-        RecordType::A,
-    );
-    let mut r = Message::response(7, OpCode::Query);
-    r.add_query(lower.clone());
-    r.add_answer(Record::from_rdata(
-        lower.name().clone(),
-        30,
-        RData::A(A([192, 0, 2, 1].into())),
-    ));
-    let mut reply = r.to_vec().expect("encode");
-    echo_question_case(&query, &mut reply);
-    let back = Message::from_vec(&reply).expect("decodes");
-    assert_eq!(back.queries[0].name().to_string(), "WwW.Example.COM.");
-    // A different name is left alone.
-    let other = Query::query(
-        Name::from_ascii("www.example.org.").expect("name"),
-        RecordType::A,
-    );
-    let mut r2 = Message::response(7, OpCode::Query);
-    r2.add_query(other);
-    let mut reply2 = r2.to_vec().expect("encode");
-    let before = reply2.clone();
-    echo_question_case(&query, &mut reply2);
-    assert_eq!(reply2, before);
 }

@@ -10,7 +10,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use kubedns::dns::{DnsMetrics, DnsServer, Limits};
-use kubedns::forward::{Forwarder, NetTransport};
+use kubedns::forward::{Forwarder, RealTransport};
 use kubedns::model::{
     EndpointAddress, EndpointGroup, EndpointObject, EndpointSubset, Service, ServiceKind,
     ServicePort,
@@ -114,7 +114,7 @@ pub async fn start(
     let udp = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("tcp");
     let (ua, ta) = (udp.local_addr().expect("a"), tcp.local_addr().expect("a"));
-    let fwd = Forwarder::new(Arc::new(NetTransport), Duration::from_millis(300));
+    let fwd = Forwarder::new(Arc::new(RealTransport), Duration::from_millis(300));
     let server = DnsServer::with_forwarder(store.reader(), limits, DnsMetrics::unregistered(), fwd);
     let token = CancellationToken::new();
     let t = token.clone();
