@@ -38,7 +38,8 @@ pub const DEFAULT_KUBEDNS_SERVER: SocketAddr =
 
 /// Pre-bound sockets for [`run`].
 pub struct Sockets {
-    /// UDP worker sockets (any blocking mode; each gets its own thread).
+    /// UDP sockets (any blocking mode; each gets one loop thread of
+    /// [`serverkit::serve::udp`]).
     pub udp: Vec<std::net::UdpSocket>,
     pub tcp: Vec<TcpListener>,
     pub metrics: Option<TcpListener>,
@@ -61,10 +62,12 @@ pub async fn run(
         max_connections: engine.config().tcp_max_connections,
         ..TcpLimits::default()
     };
-    for s in sockets.udp {
-        let (engine, cancel) = (Arc::clone(&engine), cancel.clone());
-        let tracker = tracker.clone();
-        tasks.spawn_blocking(move || server::serve_udp_blocking(engine, s, tracker, cancel));
+    let udp = server::udp_config(drain_timeout);
+    if let Err(e) =
+        serverkit::serve::udp::spawn_udp(Arc::clone(&engine), sockets.udp, udp, &tracker, &cancel)
+    {
+        tracing::error!(error = %e, "cannot serve UDP; stopping");
+        cancel.cancel();
     }
     let permits = limits.connection_permits();
     for l in sockets.tcp {

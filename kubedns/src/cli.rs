@@ -127,6 +127,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Options, 
         max_queries_per_tcp_connection: raw.opt_int("max-tcp-queries")?,
         max_inflight_udp: raw.opt_int("max-inflight-udp")?,
         max_udp_payload: raw.opt_int("max-udp-payload")?,
+        reply_cache_entries: raw.opt_int("reply-cache-entries")?,
     };
     if let Some(p) = limits.max_udp_payload
         && p < 512

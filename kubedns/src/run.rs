@@ -95,6 +95,9 @@ pub fn limits(opts: &Options) -> Limits {
     if let Some(v) = o.max_udp_payload {
         l.max_udp_payload = v;
     }
+    if let Some(v) = o.reply_cache_entries {
+        l.reply_cache_entries = v;
+    }
     l.drain_timeout = opts.drain_timeout;
     l
 }
@@ -403,12 +406,17 @@ mod tests {
 
     #[test]
     fn limits_override_defaults() {
-        let args: Vec<String> = ["--max-tcp-connections=7", "--max-udp-payload=1400"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "--max-tcp-connections=7",
+            "--max-udp-payload=1400",
+            "--reply-cache-entries=0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let l = limits(&crate::cli::parse(&args, &Default::default()).unwrap());
         assert_eq!((l.max_tcp_connections, l.max_udp_payload), (7, 1400));
+        assert_eq!(l.reply_cache_entries, 0);
         assert_eq!(
             l.max_queries_per_tcp_connection,
             Limits::default().max_queries_per_tcp_connection

@@ -63,8 +63,12 @@ async fn f1_header_pointer_reply_is_not_relayed_undecodable() {
     });
     store.set_synced();
     let fwd = Forwarder::new(header_pointer_upstream(), Duration::from_millis(100));
-    let server =
-        DnsServer::with_forwarder(store.reader(), Limits::default(), DnsMetrics::unregistered(), fwd);
+    let server = DnsServer::with_forwarder(
+        store.reader(),
+        Limits::default(),
+        DnsMetrics::unregistered(),
+        fwd,
+    );
     let shared = server.shared();
     let q = client_query();
     let src: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
@@ -104,8 +108,12 @@ async fn pointer_into_unrewritten_header_byte_still_relays_decodable() {
     });
     store.set_synced();
     let fwd = Forwarder::new(Arc::new(upstream), Duration::from_millis(100));
-    let server =
-        DnsServer::with_forwarder(store.reader(), Limits::default(), DnsMetrics::unregistered(), fwd);
+    let server = DnsServer::with_forwarder(
+        store.reader(),
+        Limits::default(),
+        DnsMetrics::unregistered(),
+        fwd,
+    );
     let shared = server.shared();
     let q = client_query();
     let src: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
@@ -166,8 +174,12 @@ async fn b2_reply(name: &str, qtype: RecordType) -> Vec<u8> {
         Arc::new(FnTransport::udp(|s, q| vec![(update_opcode_reply(q), s)])),
         Duration::from_millis(100),
     );
-    let server =
-        DnsServer::with_forwarder(store.reader(), Limits::default(), DnsMetrics::unregistered(), fwd);
+    let server = DnsServer::with_forwarder(
+        store.reader(),
+        Limits::default(),
+        DnsMetrics::unregistered(),
+        fwd,
+    );
     let shared = server.shared();
     let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;

@@ -9,7 +9,9 @@
 //! * [`configmap`] — validation of the ConfigMap values (`stubDomains`, `upstreamNameservers`,
 //!   `federations`) and DNS-1123 names;
 //! * [`net`] — socket binding (one dual-stack policy) and which UDP sources may be answered;
-//! * [`serve`] — DNS over TCP: accept loop, framing, limits, pipelining;
+//! * [`serve`] — the serving loops: DNS over TCP (accept loop, framing, limits, pipelining) and,
+//!   in [`serve::udp`], DNS over UDP (per-socket loop threads, per-loop handler state,
+//!   deferred replies, batched datagram I/O in [`serve::dgram`]);
 //! * [`lifecycle`] — signals, the lame-duck period and the drain;
 //! * [`logging`] — tracing setup;
 //! * [`time`] — calendar arithmetic for Go time texts;

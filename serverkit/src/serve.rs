@@ -1,4 +1,5 @@
-//! DNS over TCP, written once for both servers (RFC 1035 §4.2.2, RFC 7766): the accept loop
+//! The serving loops, written once for both servers: DNS over UDP in [`udp`] (datagram I/O in
+//! [`dgram`]), and here DNS over TCP (RFC 1035 §4.2.2, RFC 7766): the accept loop
 //! with a connection cap, and one connection's framing loop — 2-byte length prefix, a frame
 //! shorter than a DNS header closes the connection (bad framing), an idle timeout per read, a
 //! per-connection query cap, and pipelining: the queries of one connection are answered
@@ -9,6 +10,9 @@
 //! cancellation no further query is read; those already read are answered, then the
 //! connection is closed. Connections run on the caller's [`TaskTracker`], so the caller can
 //! drain them ([`crate::lifecycle::drain`]).
+
+pub mod dgram;
+pub mod udp;
 
 use std::future::Future;
 use std::net::SocketAddr;

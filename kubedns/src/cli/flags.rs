@@ -222,6 +222,12 @@ pub(super) const FLAGS: &[Spec] = &[
         "",
         "largest UDP answer with EDNS (default: built-in, 1232)",
     ),
+    flag(
+        "reply-cache-entries",
+        Kind::Int,
+        "",
+        "entries of each UDP loop's reply cache; 0 turns the reply caches off (default: built-in, 8192)",
+    ),
 ];
 
 pub(super) fn lookup(name: &str) -> Option<&'static Spec> {

@@ -116,6 +116,8 @@ pub struct LimitOptions {
     pub max_inflight_udp: Option<usize>,
     /// `--max-udp-payload`.
     pub max_udp_payload: Option<u16>,
+    /// `--reply-cache-entries` (0 = reply caches off).
+    pub reply_cache_entries: Option<usize>,
 }
 
 /// Fully validated options of one `kubedns` run.

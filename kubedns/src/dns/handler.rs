@@ -431,6 +431,49 @@ mod tests {
         assert_eq!(cache.len(), 1);
     }
 
+    /// `--reply-cache-entries=0`: the same answers, nothing stored (UDP or TCP), and a store
+    /// change is visible on the very next query.
+    #[test]
+    fn reply_caches_off_answer_the_same_and_store_nothing() {
+        let store = crate::store::Standalone::new("cluster.local.");
+        store.upsert_service(svc([10, 0, 0, 1]));
+        store.set_synced();
+        let limits = Limits {
+            reply_cache_entries: 0,
+            ..Limits::default()
+        };
+        let server = DnsServer::new(store.reader(), limits, DnsMetrics::unregistered());
+        let shared = server.shared();
+        let src: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let mut cache = ReplyCache::new(0);
+        for (id, name) in [
+            (1, "web.default.svc.cluster.local."),
+            (2, "web.default.svc.cluster.local."),
+            (3, "nope.default.svc.cluster.local."),
+        ] {
+            let q = query(id, name);
+            let plain = done(shared.handle(&q, src, false));
+            assert_eq!(
+                done(shared.handle_udp(&q, src, &mut cache)),
+                plain,
+                "{name}"
+            );
+            assert_eq!(done(shared.handle_tcp(&q, src)), plain, "{name} (TCP)");
+        }
+        assert!(cache.is_empty());
+        assert!(shared.tcp_cache.lock().expect("lock").is_empty());
+        let q = query(4, "web.default.svc.cluster.local.");
+        let before = done(shared.handle_udp(&q, src, &mut cache));
+        assert_eq!(&before[before.len() - 4..], &[10, 0, 0, 1]);
+        store.upsert_service(svc([10, 0, 0, 2]));
+        for r in [
+            done(shared.handle_udp(&q, src, &mut cache)),
+            done(shared.handle_tcp(&q, src)),
+        ] {
+            assert_eq!(&r[r.len() - 4..], &[10, 0, 0, 2]);
+        }
+    }
+
     /// The same for the shared TCP cache, with a reply far larger than any UDP one.
     #[test]
     fn tcp_reply_cache_matches_uncached_path_and_follows_store() {

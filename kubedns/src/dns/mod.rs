@@ -6,12 +6,13 @@
 //! not used: the UDP loop spawns one task per datagram and has no concurrency cap, TCP has no
 //! connection cap or per-connection query cap, and nothing enforces the 512-byte non-EDNS
 //! limit. So the hot paths and every limit are ours:
-//! * UDP: one loop per socket (IO may pass several `SO_REUSEPORT` sockets), answering cluster
-//!   queries inline — no task per packet. Only queries that must wait on an upstream get a
-//!   task, bounded by a semaphore (`max_inflight_udp`); beyond it the client gets SERVFAIL
-//!   at once. Each loop owns a [`ReplyCache`] of encoded cluster answers keyed by the
-//!   request bytes after the ID and valid for one store generation, so a repeated question
-//!   skips parsing, lookup and encoding.
+//! * UDP: the shared loop of [`serverkit::serve::udp`], one loop thread per socket (IO may
+//!   pass several `SO_REUSEPORT` sockets), answering cluster queries inline — no task per
+//!   packet. Only queries that must wait on an upstream get a task, bounded by a semaphore
+//!   (`max_inflight_udp`); beyond it the client gets SERVFAIL at once. Each loop owns a
+//!   [`ReplyCache`] of encoded cluster answers keyed by the request bytes after the ID and
+//!   valid for one store generation, so a repeated question skips parsing, lookup and
+//!   encoding (`Limits::reply_cache_entries`; 0 = off).
 //! * TCP: the shared loop of [`serverkit::serve`] — a connection cap (excess connections are
 //!   closed at accept), an idle timeout, a per-connection query cap, and pipelined queries
 //!   answered concurrently (RFC 7766 §6.2.1.1).
@@ -28,13 +29,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serverkit::serve::udp::{DatagramHandler, Outcome, UdpConfig};
 use serverkit::serve::{StreamHandler, TcpLimits};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 pub use handler::{Shared, Step};
 pub use metrics::DnsMetrics;
@@ -48,8 +50,6 @@ use crate::store::Store;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Receive buffer for one UDP datagram (the largest EDNS payload a client may send).
 const UDP_RECV_BUFFER: usize = 65_535;
-/// Pause after a UDP receive error.
-const UDP_ERROR_BACKOFF: Duration = Duration::from_millis(1);
 
 /// Resource limits of the DNS server.
 #[derive(Debug, Clone)]
@@ -66,6 +66,9 @@ pub struct Limits {
     pub max_udp_payload: u16,
     /// How long `run` waits for in-flight queries after the shutdown token fires.
     pub drain_timeout: Duration,
+    /// Entries of each UDP loop's reply cache ([`ReplyCache`]); 0 turns the reply caches (UDP
+    /// and TCP) off (`--reply-cache-entries`).
+    pub reply_cache_entries: usize,
 }
 
 impl Default for Limits {
@@ -77,6 +80,7 @@ impl Default for Limits {
             max_inflight_udp: 1024,
             max_udp_payload: 1232,
             drain_timeout: DRAIN_TIMEOUT,
+            reply_cache_entries: reply_cache::REPLY_CACHE_CAPACITY,
         }
     }
 }
@@ -112,6 +116,11 @@ impl DnsServer {
         forwarder: Forwarder,
     ) -> Self {
         let forward_permits = Arc::new(Semaphore::new(limits.max_inflight_udp.max(1)));
+        let tcp_cache = if limits.reply_cache_entries == 0 {
+            ReplyCache::new(0)
+        } else {
+            ReplyCache::for_tcp()
+        };
         Self {
             shared: Arc::new(Shared {
                 store,
@@ -119,7 +128,7 @@ impl DnsServer {
                 metrics,
                 forwarder,
                 forward_permits,
-                tcp_cache: std::sync::Mutex::new(ReplyCache::for_tcp()),
+                tcp_cache: std::sync::Mutex::new(tcp_cache),
             }),
         }
     }
@@ -142,15 +151,23 @@ impl DnsServer {
         let tracker = TaskTracker::new();
         let tcp_limits = self.shared.limits.tcp();
         let conn_permits = tcp_limits.connection_permits();
-        for sock in udp {
-            info!(addr = ?sock.local_addr().ok(), "serving DNS over UDP");
-            tracker.spawn(udp_loop(
-                self.shared.clone(),
-                Arc::new(sock),
-                shutdown.clone(),
-                tracker.clone(),
-            ));
-        }
+        let udp = udp
+            .into_iter()
+            .map(UdpSocket::into_std)
+            .collect::<Result<Vec<_>, _>>()?;
+        let udp_config = UdpConfig {
+            loops_per_socket: 1,
+            recv_buffer: UDP_RECV_BUFFER,
+            drain_timeout: self.shared.limits.drain_timeout,
+            ..UdpConfig::default()
+        };
+        serverkit::serve::udp::spawn_udp(
+            self.shared.clone(),
+            udp,
+            udp_config,
+            &tracker,
+            &shutdown,
+        )?;
         for l in tcp {
             info!(addr = ?l.local_addr().ok(), "serving DNS over TCP");
             tracker.spawn(serverkit::serve::serve_tcp(
@@ -174,57 +191,52 @@ impl DnsServer {
     }
 }
 
-async fn udp_loop(
-    shared: Arc<Shared>,
-    sock: Arc<UdpSocket>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
-    let mut buf = vec![0u8; UDP_RECV_BUFFER];
-    let mut cache = ReplyCache::default();
-    loop {
-        let (n, src) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(err) => {
-                    // e.g. ICMP-induced errors; never end the loop, never spin on a
-                    // persistent error
-                    debug!(%err, "UDP receive error");
-                    tokio::time::sleep(UDP_ERROR_BACKOFF).await;
-                    continue;
-                }
-            },
+/// What a UDP query waiting on the forwarder carries to its task: the pipeline state and its
+/// permit (`Limits::max_inflight_udp`).
+pub struct Deferred {
+    pending: Box<handler::Pending>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Queries over UDP go through the one loop of [`serverkit::serve::udp`]: cluster answers
+/// inline through the loop's own [`ReplyCache`], forwarded ones in a task while a permit is
+/// free (SERVFAIL at once otherwise).
+impl DatagramHandler for Shared {
+    type Local = ReplyCache;
+    type Deferred = Deferred;
+
+    fn local(&self) -> ReplyCache {
+        ReplyCache::new(self.limits.reply_cache_entries)
+    }
+
+    fn answer(
+        &self,
+        cache: &mut ReplyCache,
+        query: &[u8],
+        peer: SocketAddr,
+        reply: &mut Vec<u8>,
+    ) -> Outcome<Deferred> {
+        let done = |r: Option<Vec<u8>>, reply: &mut Vec<u8>| match r {
+            Some(r) => {
+                *reply = r;
+                Outcome::Reply
+            }
+            None => Outcome::Drop,
         };
-        if !serverkit::net::answerable_source(src) {
-            continue;
-        }
-        match shared.handle_udp(&buf[..n], src, &mut cache) {
-            Step::Done(Some(reply)) => send_udp(&sock, &reply, src).await,
-            Step::Done(None) => {}
-            Step::Upstream(p) => match shared.forward_permits.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let (shared, sock) = (shared.clone(), sock.clone());
-                    tracker.spawn(async move {
-                        if let Some(reply) = shared.complete(p).await {
-                            send_udp(&sock, &reply, src).await;
-                        }
-                        drop(permit);
-                    });
-                }
-                Err(_) => {
-                    if let Some(reply) = shared.overloaded(p) {
-                        send_udp(&sock, &reply, src).await;
-                    }
-                }
+        match self.handle_udp(query, peer, cache) {
+            Step::Done(r) => done(r, reply),
+            Step::Upstream(p) => match self.forward_permits.clone().try_acquire_owned() {
+                Ok(permit) => Outcome::Defer(Deferred {
+                    pending: p,
+                    _permit: permit,
+                }),
+                Err(_) => done(self.overloaded(p), reply),
             },
         }
     }
-}
 
-async fn send_udp(sock: &UdpSocket, reply: &[u8], dst: SocketAddr) {
-    if let Err(err) = sock.send_to(reply, dst).await {
-        debug!(%err, %dst, "UDP send failed");
+    async fn complete(self: Arc<Self>, d: Deferred, _: SocketAddr) -> Option<Vec<u8>> {
+        Shared::complete(&self, d.pending).await
     }
 }
 
@@ -233,7 +245,7 @@ impl StreamHandler for Shared {
     async fn answer(self: Arc<Self>, query: Vec<u8>, peer: SocketAddr) -> Option<Vec<u8>> {
         match self.handle_tcp(&query, peer) {
             Step::Done(r) => r,
-            Step::Upstream(p) => self.complete(p).await,
+            Step::Upstream(p) => Shared::complete(&self, p).await,
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct Hit {
 
 /// LRU of encoded replies for one store generation.
 pub struct ReplyCache {
+    /// False for a cache of capacity 0: nothing is stored, every lookup misses.
+    enabled: bool,
     generation: Option<Generation>,
     map: LruCache<Box<[u8]>, Entry>,
     max_reply: usize,
@@ -132,14 +134,15 @@ fn hour_of(now_unix: u64) -> u64 {
 }
 
 impl ReplyCache {
-    /// Empty cache with room for `capacity` entries (at least one) of UDP replies.
+    /// Empty cache with room for `capacity` entries of UDP replies; 0 = off (stores nothing).
     pub fn new(capacity: usize) -> Self {
         Self::with_max_reply(capacity, MAX_CACHED_REPLY)
     }
 
-    /// Empty cache with room for `capacity` entries of at most `max_reply` bytes.
+    /// Empty cache with room for `capacity` entries of at most `max_reply` bytes (0 = off).
     pub fn with_max_reply(capacity: usize, max_reply: usize) -> Self {
         Self {
+            enabled: capacity > 0,
             generation: None,
             map: LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN)),
             max_reply,
@@ -173,6 +176,9 @@ impl ReplyCache {
 
     /// The stored reply for `request` under `view` at `now_unix`, with the request's ID.
     pub fn get(&mut self, request: &[u8], view: &View, now_unix: u64) -> Option<Hit> {
+        if !self.enabled {
+            return None;
+        }
         let k = key(request)?;
         self.sync_generation(view, now_unix);
         let e = self.map.get(k)?;
@@ -197,7 +203,9 @@ impl ReplyCache {
         system: System,
         qtype: RecordType,
     ) {
-        let Some(k) = key(request) else { return };
+        let Some(k) = key(request).filter(|_| self.enabled) else {
+            return;
+        };
         if reply.len() < 12 || reply.len() > self.max_reply {
             return;
         }
