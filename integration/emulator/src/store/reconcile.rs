@@ -1,8 +1,8 @@
 //! Committing a change (`write`: bump the resourceVersion, store, record history, notify
-//! watchers) and the controllers it runs after every write: the endpoints controller (selector Services →
-//! Endpoints from Pods) and EndpointSlice generation/mirroring (Endpoints → slices). They
-//! write through the store's `write`, so derived objects get their own resourceVersions and
-//! watch events, exactly as if a controller had written them.
+//! watchers) and the controllers it runs after every write: the endpoints controller
+//! (selector Services → Endpoints from Pods) and EndpointSlice generation/mirroring
+//! (Endpoints → slices). They write through `write` too, so derived objects get their own
+//! resourceVersions and watch events, exactly as if a controller had written them.
 
 use std::sync::Arc;
 
