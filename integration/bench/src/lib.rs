@@ -7,6 +7,8 @@
 //! * [`k8s_scale`] — the `scale-k8s` scenario: time to ready, memory and event → answer
 //!   latency of the three servers against 10k Services / 100k endpoints in the real API.
 //! * [`measure`] — `/proc` readings, percentiles and the CSV rows `run.sh` collects.
+//! * [`scale`] — the `scale` scenario: kubedns against a large cluster in the in-process API
+//!   emulator (time to ready, memory, forced relist, programming latency, CPU per query).
 //!
 //! Binaries: `bench_scale` (scenario `scale`, the API emulator) and `bench_k8s` (`up`: a
 //! loaded control plane held for `run.sh`'s `auth-k8s` scenario; `scale`; `corefile`).
@@ -14,4 +16,5 @@
 pub mod k8s_scale;
 pub mod loader;
 pub mod measure;
+pub mod scale;
 pub mod servers;

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use super::api::{ADMIN_PREFIX, error_response, json_response};
 use super::rbac::{self, Policy, Request as AuthzRequest, ResourceAttributes, UserInfo};
 use super::resources::{self, ResourceDef};
+use super::shared::{Shared, lock};
 use super::status::ApiError;
-use super::{Shared, lock};
 use super::{authn, proto};
 
 /// Paths served to everyone, authenticated or not (kube-apiserver's

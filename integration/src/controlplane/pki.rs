@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::Identity;
+use super::identity::Identity;
 
 /// Validity of the generated certificates, in days.
 pub const CERT_DAYS: u32 = 3650;

@@ -1,4 +1,4 @@
-//! The read path: LIST (selectors, paging with continue tokens, resourceVersion matching,
+//! The read path: GET (one object, all of a resource), LIST (selectors, paging with continue tokens, resourceVersion matching,
 //! snapshots reconstructed from the event history) and WATCH registration (history replay
 //! or the current state, 410 Gone for compacted versions).
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::super::meta::{labels, meta_str};
 use super::super::resources::ResourceDef;
 use super::super::status::ApiError;
-use super::{Event, EventType, ListOpts, ListResult, Obj, ObjKey, Store, WatchStart, in_ns};
+use super::{Event, EventType, ListOpts, ListResult, Obj, ObjKey, Store, WatchStart};
 
 /// Encodes a continue token (`<rv>/<namespace>/<name>` in hex).
 fn encode_continue(rv: u64, key: &ObjKey) -> String {
@@ -31,6 +31,48 @@ fn decode_continue(token: &str) -> Option<(u64, ObjKey)> {
 fn parse_rv(s: &str) -> Result<u64, ApiError> {
     s.parse()
         .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))
+}
+
+/// Whether an object of `res` in a namespace-scoped request belongs to `ns`.
+fn in_ns(key: &ObjKey, ns: Option<&str>) -> bool {
+    ns.is_none_or(|n| key.namespace == n)
+}
+
+impl Store {
+    /// Every stored object of a resource, in key order.
+    pub fn all(&self, res: &ResourceDef) -> Vec<Obj> {
+        self.map(res)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Number of stored objects of a resource.
+    pub fn count(&self, res: &ResourceDef) -> usize {
+        self.objects.get(res.plural).map_or(0, BTreeMap::len)
+    }
+
+    pub(super) fn map(&self, res: &ResourceDef) -> Option<&BTreeMap<ObjKey, Obj>> {
+        self.objects.get(res.plural)
+    }
+
+    pub(super) fn key(res: &ResourceDef, ns: &str, name: &str) -> ObjKey {
+        ObjKey {
+            namespace: if res.namespaced {
+                ns.to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+
+    /// GET one object.
+    pub fn get(&self, res: &'static ResourceDef, ns: &str, name: &str) -> Result<Obj, ApiError> {
+        self.map(res)
+            .and_then(|m| m.get(&Self::key(res, ns, name)))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(res, name))
+    }
 }
 
 impl Store {

@@ -1,7 +1,10 @@
-//! The controllers run after every write: the endpoints controller (selector Services →
-//! Endpoints from Pods) and EndpointSlice generation/mirroring (Endpoints → slices). They
-//! write through the store's `write`, so derived objects get their own resourceVersions and
-//! watch events, exactly as if a controller had written them.
+//! Committing a change (`write`: bump the resourceVersion, store, record history, notify
+//! watchers) and the controllers it runs after every write: the endpoints controller
+//! (selector Services → Endpoints from Pods) and EndpointSlice generation/mirroring
+//! (Endpoints → slices). They write through `write` too, so derived objects get their own
+//! resourceVersions and watch events, exactly as if a controller had written them.
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -11,7 +14,7 @@ use super::super::controllers::{
 };
 use super::super::meta::{self, labels, meta_str, metadata_mut};
 use super::super::resources::{self, ResourceDef};
-use super::{ObjKey, Store};
+use super::{Event, EventType, Obj, ObjKey, Store};
 
 impl Store {
     pub(super) fn run_controllers(&mut self, res: &'static ResourceDef, key: &ObjKey) {
@@ -176,5 +179,72 @@ impl Store {
             }
             (None, None) => {}
         }
+    }
+}
+
+impl Store {
+    /// Commits one change: bumps the resourceVersion, stores, records history, notifies
+    /// watchers, then runs the controllers.
+    pub(super) fn write(
+        &mut self,
+        res: &'static ResourceDef,
+        key: ObjKey,
+        new: Option<Value>,
+    ) -> Obj {
+        self.rv += 1;
+        let rv = self.rv;
+        if res.group == resources::RBAC_GROUP {
+            self.rbac_generation += 1;
+        }
+        let map = self.objects.entry(res.plural).or_default();
+        let prev = map.get(&key).cloned();
+        let (kind, object) = match new {
+            Some(mut v) => {
+                v["metadata"]["resourceVersion"] = json!(rv.to_string());
+                let o = Arc::new(v);
+                map.insert(key.clone(), o.clone());
+                (
+                    if prev.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    },
+                    o,
+                )
+            }
+            None => {
+                map.remove(&key);
+                let mut v = prev.as_deref().cloned().unwrap_or_else(|| json!({}));
+                v["metadata"]["resourceVersion"] = json!(rv.to_string());
+                (EventType::Deleted, Arc::new(v))
+            }
+        };
+        if res.kind == "Service" {
+            if let Some(ip) = prev.as_deref().and_then(controllers::cluster_ip) {
+                self.used_ips.remove(&ip);
+            }
+            if kind != EventType::Deleted
+                && let Some(ip) = controllers::cluster_ip(&object)
+            {
+                self.used_ips.insert(ip);
+            }
+        }
+        let ev = Arc::new(Event {
+            rv,
+            res,
+            kind,
+            key: key.clone(),
+            object: object.clone(),
+            prev,
+        });
+        self.history.push_back(ev.clone());
+        while self.history.len() > self.cfg.history_limit {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted_rv = old.rv;
+            }
+        }
+        let _ = self.tx.send(ev);
+        self.run_controllers(res, &key);
+        object
     }
 }
