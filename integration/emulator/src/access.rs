@@ -15,12 +15,13 @@ use axum::response::Response;
 use k8s_openapi::api::authorization::v1::{SubjectAccessReviewSpec, SubjectAccessReviewStatus};
 use serde_json::{Value, json};
 
-use super::api::{ADMIN_PREFIX, error_response, json_response};
 use super::rbac::{self, Policy, Request as AuthzRequest, ResourceAttributes, UserInfo};
 use super::resources::{self, ResourceDef};
 use super::shared::{Shared, lock};
 use super::status::ApiError;
 use super::{authn, proto};
+use crate::paths::ADMIN_PREFIX;
+use crate::response::{error_response, json_response};
 
 /// Paths served to everyone, authenticated or not (kube-apiserver's
 /// `system:public-info-viewer` also binds `system:unauthenticated`).

@@ -19,10 +19,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Shared;
-use super::api::{error_response, json_response};
 use super::faults::OutageMode;
 use super::resources;
 use super::status::ApiError;
+use crate::response::{error_response, json_response};
 
 pub async fn faults_get(State(shared): State<Arc<Shared>>) -> Response {
     json_response(StatusCode::OK, &shared.faults_view())

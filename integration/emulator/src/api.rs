@@ -28,17 +28,11 @@ use resource::resource_handler;
 
 mod discovery;
 mod resource;
-mod response;
 mod route;
 
-pub use response::{UNSERVED_BODY, channel_body, error_response, json_response};
+pub use crate::paths::{ADMIN_PREFIX, EMULATED_MINOR};
+pub use crate::response::{UNSERVED_BODY, channel_body, error_response, json_response};
 pub use route::{Route, parse_path};
-
-/// Prefix of the admin paths (never subject to faults or auth).
-pub const ADMIN_PREFIX: &str = "/_emulator";
-/// Kubernetes minor version reported by `/version` unless configured
-/// ([`super::EmulatorConfig::minor`]).
-pub const EMULATED_MINOR: &str = "33";
 
 /// Builds the router.
 pub fn router(shared: Arc<Shared>) -> Router {

@@ -77,7 +77,7 @@ pub fn group_version_doc(path: &str) -> Option<Value> {
     }
     Some(json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", super::api::EMULATED_MINOR)},
+        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::paths::EMULATED_MINOR)},
         "paths": paths,
         "components": {"schemas": {}},
     }))

@@ -19,13 +19,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use super::api::{channel_body, error_response};
 use super::meta::labels;
 use super::resources::ResourceDef;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Event, EventType};
 use super::{Shared, table};
+use crate::response::{channel_body, error_response};
 
 /// Events buffered between the watch task and the socket.
 const WATCH_CHANNEL: usize = 256;

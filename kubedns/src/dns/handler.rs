@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::Limits;
+use super::limits::Limits;
 use super::metrics::{DnsMetrics, ErrorCause};
 use super::reply_cache::{Hit, ReplyCache};
 use super::wire::{self, Incoming, ParsedQuery, TCP_LIMIT};

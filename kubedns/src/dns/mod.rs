@@ -20,6 +20,7 @@
 //!   [`Limits::drain_timeout`].
 
 pub mod handler;
+pub mod limits;
 pub mod metrics;
 pub mod reply_cache;
 pub mod wire;
@@ -27,7 +28,6 @@ pub mod wire;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serverkit::serve::udp::{DatagramHandler, Outcome, UdpConfig};
 use serverkit::serve::{StreamHandler, TcpLimits};
@@ -39,51 +39,15 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use handler::{Shared, Step};
+pub use limits::{DRAIN_TIMEOUT, Limits};
 pub use metrics::DnsMetrics;
 pub use reply_cache::ReplyCache;
 
 use crate::forward::Forwarder;
 use crate::store::Store;
 
-/// Default for [`Limits::drain_timeout`]: how long `run` waits for in-flight queries after
-/// shutdown.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Receive buffer for one UDP datagram (the largest EDNS payload a client may send).
 const UDP_RECV_BUFFER: usize = 65_535;
-
-/// Resource limits of the DNS server.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Concurrent TCP connections; more are closed at accept.
-    pub max_tcp_connections: usize,
-    /// A TCP connection idle this long (no complete query) is closed.
-    pub tcp_idle_timeout: Duration,
-    /// Queries answered per TCP connection before it is closed.
-    pub max_queries_per_tcp_connection: usize,
-    /// UDP queries waiting on an upstream at once; more get SERVFAIL immediately.
-    pub max_inflight_udp: usize,
-    /// Largest UDP reply with EDNS (and the payload size we advertise).
-    pub max_udp_payload: u16,
-    /// How long `run` waits for in-flight queries after the shutdown token fires.
-    pub drain_timeout: Duration,
-    /// Entries of each UDP loop's reply cache ([`ReplyCache`]); 0 turns the reply caches (UDP
-    /// and TCP) off (`--reply-cache-entries`).
-    pub reply_cache_entries: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_tcp_connections: 1024,
-            tcp_idle_timeout: Duration::from_secs(10),
-            max_queries_per_tcp_connection: 100,
-            max_inflight_udp: 1024,
-            max_udp_payload: 1232,
-            drain_timeout: DRAIN_TIMEOUT,
-            reply_cache_entries: reply_cache::REPLY_CACHE_CAPACITY,
-        }
-    }
-}
 
 /// DNS server errors.
 #[derive(Debug, thiserror::Error)]

@@ -28,8 +28,8 @@ use crate::answer::Response;
 pub const PLAIN_UDP_LIMIT: usize = 512;
 /// Maximum size of a TCP message (RFC 1035 §4.2.2 length prefix).
 pub const TCP_LIMIT: usize = 65_535;
-/// DNS header length (RFC 1035 §4.1.1).
-const HEADER_LEN: usize = 12;
+// DNS header length (RFC 1035 §4.1.1), shared with the serving loops.
+use serverkit::serve::DNS_HEADER_LEN as HEADER_LEN;
 /// The smallest possible resource record: a root owner name (1 byte), TYPE, CLASS, TTL and
 /// RDLENGTH (10 bytes), empty RDATA (RFC 1035 §4.1.3). No more than
 /// `(limit - HEADER_LEN) / MIN_RECORD_LEN` records can fit in `limit` bytes.

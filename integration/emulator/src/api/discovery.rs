@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::response::{error_response, json_response};
 use crate::resources;
+use crate::response::{error_response, json_response};
 use crate::shared::Shared;
 use crate::status::ApiError;
 

@@ -13,10 +13,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::discovery::{group_json, resource_list};
-use super::response::{UNSERVED_BODY, error_response, json_response};
 use super::route::{Route, parse_path};
 use crate::patch::{self, PatchKind};
 use crate::resources::{self, ResourceDef};
+use crate::response::{UNSERVED_BODY, error_response, json_response};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::shared::Shared;
 use crate::status::ApiError;

@@ -17,7 +17,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::RData;
 use hickory_proto::serialize::binary::BinEncodable;
 
-use super::HEADER_LEN;
+use serverkit::serve::DNS_HEADER_LEN as HEADER_LEN;
 
 /// A compression pointer to offset 12, where the question name starts (RFC 1035 §4.1.4).
 const QUESTION_POINTER: [u8; 2] = [0xC0, 0x0C];
