@@ -280,13 +280,7 @@ async fn start_child(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    serverkit::logging::init("warn", None);
     let args = Args::parse();
     let mut children = Children { list: Vec::new() };
     let result = run(&args, &mut children).await;

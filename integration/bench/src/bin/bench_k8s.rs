@@ -203,14 +203,7 @@ async fn up(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,kube_client::client::builder=off")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    serverkit::logging::init("warn,kube_client::client::builder=off", None);
     match Cli::parse().cmd {
         Cmd::Up {
             objects,

@@ -1,5 +1,5 @@
 //! Result rows: the printed summary, the long-format CSV (`scenario,server,metric,value,unit`)
-//! and nearest-rank percentiles.
+//! (percentiles are `crate::measure::percentile`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -7,14 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// Percentile (nearest rank) of sorted samples.
-pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
+pub(super) use crate::measure::percentile;
 
 /// Collected result rows.
 #[derive(Default)]
@@ -42,19 +35,5 @@ impl Rows {
             .with_context(|| format!("opening {}", path.display()))?;
         f.write_all(out.as_bytes())?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_use_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), 50.0);
-        assert_eq!(percentile(&v, 99.0), 99.0);
-        assert_eq!(percentile(&v, 100.0), 100.0);
-        assert!(percentile(&[], 50.0).is_nan());
     }
 }

@@ -66,13 +66,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    serverkit::logging::init("info", None);
     let args = Args::parse();
     let tls = match (&args.tls_cert_file, &args.tls_key_file) {
         (Some(c), Some(k)) => Some(tls::load(c, k)?),
