@@ -1,6 +1,7 @@
 //! Answer-engine test support: building the store's objects, asking it, rendering answers, and
-//! the table runner — a [`Case`] is a question, the expected outcome ([`Want`]) and one line
-//! naming the rule it shows; [`check`] runs a table and reports every failing rule at once.
+//! the table runner — a [`Case`] is a question, the expected outcome ([`Want`]: a local reply,
+//! forwarding, or a CNAME chain chased upstream) and one line naming the rule it shows;
+//! [`check`] runs a table and reports every failing rule at once.
 
 use std::net::IpAddr;
 
@@ -160,13 +161,22 @@ pub enum Want {
     NoData,
     /// NXDOMAIN, AA=1, no answer, the SOA in authority (RFC 2308 §2.1).
     NxDomain,
+    /// Any other local reply: this rcode, this AA flag and exactly these answer records as
+    /// `owner ttl TYPE rdata` (sorted) — e.g. PTR answers (AA=0), NXDOMAIN or SERVFAIL after a
+    /// CNAME chain. See [`reply`].
+    Reply(ResponseCode, bool, Vec<String>),
+    /// Not answered locally: relayed to the upstream servers as asked.
+    Forward,
+    /// Answered by these records (`owner ttl TYPE rdata`, sorted: the CNAME chain so far)
+    /// completed upstream by resolving this target name for the question's type.
+    Chase(Vec<String>, String),
 }
 
 /// One row of an answer table.
 #[derive(Debug, Clone)]
 pub struct Case {
-    /// The rule this row shows, in one line.
-    pub rule: &'static str,
+    /// The rule this row shows, in one line (built at run time where a table is generated).
+    pub rule: String,
     /// Question name.
     pub qname: String,
     /// Question type (class IN).
@@ -176,26 +186,45 @@ pub struct Case {
 }
 
 /// A row: `rule`, the question, the outcome.
-pub fn case(rule: &'static str, qname: impl Into<String>, qtype: RecordType, want: Want) -> Case {
+pub fn case(
+    rule: impl Into<String>,
+    qname: impl Into<String>,
+    qtype: RecordType,
+    want: Want,
+) -> Case {
     Case {
-        rule,
+        rule: rule.into(),
         qname: qname.into(),
         qtype,
         want,
     }
 }
 
-/// `Want::Data` without an additional-section expectation.
-pub fn answer<S: ToString>(rdata: &[S]) -> Want {
-    Want::Data(rdata.iter().map(S::to_string).collect(), None)
+/// The strings of `items`, sorted (tables may list records in any order).
+fn sorted<S: ToString>(items: &[S]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(S::to_string).collect();
+    v.sort();
+    v
 }
 
-/// `Want::Data` with an additional-section expectation.
+/// `Want::Data` without an additional-section expectation (rdata in any order).
+pub fn answer<S: ToString>(rdata: &[S]) -> Want {
+    Want::Data(sorted(rdata), None)
+}
+
+/// `Want::Data` with an additional-section expectation (both in any order).
 pub fn answer_with_additional<S: ToString, T: ToString>(rdata: &[S], additional: &[T]) -> Want {
-    Want::Data(
-        rdata.iter().map(S::to_string).collect(),
-        Some(additional.iter().map(T::to_string).collect()),
-    )
+    Want::Data(sorted(rdata), Some(sorted(additional)))
+}
+
+/// `Want::Records` from records in any order.
+pub fn records<S: ToString>(rrs: &[S]) -> Want {
+    Want::Records(sorted(rrs))
+}
+
+/// `Want::Reply`: `rcode`, the AA flag `aa`, exactly these answer records.
+pub fn reply<S: ToString>(rcode: ResponseCode, aa: bool, records: &[S]) -> Want {
+    Want::Reply(rcode, aa, sorted(records))
 }
 
 /// Why `r` does not match `want` (None when it does).
@@ -225,6 +254,32 @@ fn mismatch(r: &Response, want: &Want) -> Option<String> {
             .or_else(|| (!r.answers.is_empty()).then(|| format!("answers {:?}", rrs(r))))
             .or_else(|| (r.authorities.len() != 1).then(|| "no SOA in authority".to_string()))
             .or_else(|| (!r.authoritative).then(|| "AA=0 on NXDOMAIN".to_string())),
+        Want::Reply(rcode, aa, want) => flags(*rcode)
+            .or_else(|| {
+                (r.authoritative != *aa).then(|| format!("AA={}, want AA={aa}", r.authoritative))
+            })
+            .or_else(|| (rrs(r) != *want).then(|| format!("answer {:?}, want {want:?}", rrs(r)))),
+        Want::Forward | Want::Chase(..) => Some(format!("answered locally {r:?}")),
+    }
+}
+
+/// Why `got` does not match `want` for a question of type `qtype` (None when it does).
+fn outcome_mismatch(got: Answer, qtype: RecordType, want: &Want) -> Option<String> {
+    match (got, want) {
+        (Answer::Local(r), _) => mismatch(&r, want),
+        (Answer::Forward, Want::Forward) => None,
+        (
+            Answer::Chase {
+                response,
+                target,
+                qtype: chased,
+            },
+            Want::Chase(records, to),
+        ) => (rrs(&response) != *records)
+            .then(|| format!("chain {:?}, want {records:?}", rrs(&response)))
+            .or_else(|| (target.to_ascii() != *to).then(|| format!("chases {target}, want {to}")))
+            .or_else(|| (chased != qtype).then(|| format!("chases type {chased}, want {qtype}"))),
+        (other, _) => Some(format!("got {other:?}")),
     }
 }
 
@@ -233,10 +288,7 @@ pub fn check(st: &Store, table: &[Case]) {
     let failures: Vec<String> = table
         .iter()
         .filter_map(|c| {
-            let why = match ask(st, &c.qname, c.qtype) {
-                Answer::Local(r) => mismatch(&r, &c.want),
-                other => Some(format!("not a local answer: {other:?}")),
-            };
+            let why = outcome_mismatch(ask(st, &c.qname, c.qtype), c.qtype, &c.want);
             why.map(|w| format!("{} ({} {}): {w}", c.rule, c.qname, c.qtype))
         })
         .collect();
