@@ -1,5 +1,6 @@
 //! Fault injection of the API emulator: through the library API and the `/_emulator/` admin
-//! path, and the bearer token requirement.
+//! path (500s, 403s, unserved groups, forced 410s and watch 500s, hung requests, the request
+//! log), the bearer token requirement, and the in-process client.
 
 mod common;
 
@@ -146,5 +147,113 @@ async fn unserved_resource_answers_the_plain_404_of_an_absent_group() -> anyhow:
         )
         .await?;
     assert_eq!((c, v["unserved"].clone()), (200, json!([])));
+    Ok(())
+}
+
+#[tokio::test]
+async fn hung_requests_are_logged_and_answered_once_the_hang_is_lifted() -> anyhow::Result<()> {
+    let (emu, http) = start(EmulatorConfig::default()).await?;
+    emu.hang("endpoints");
+    let held = tokio::spawn({
+        let http = Http::new(&emu.url());
+        async move { http.get("/api/v1/endpoints").await }
+    });
+    assert_eq!(http.get("/api/v1/services").await?.0, 200, "others served");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished(), "a hung request must not be answered");
+    let (_, v) = http.get("/_emulator/faults").await?;
+    assert_eq!(v["hang"], json!(["endpoints"]));
+    emu.unhang("endpoints");
+    let (c, _) = tokio::time::timeout(T, held).await???;
+    assert_eq!(c, 200, "held request served after the hang is lifted");
+    // Every request, held or not, is in the log in arrival order (admin paths are not).
+    let log = emu.requests();
+    let paths: Vec<&str> = log.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/api/v1/endpoints", "/api/v1/services"]);
+    // The same through the admin path, `*` holding discovery too.
+    let (c, v) = http
+        .post("/_emulator/faults/hang", &json!({"resource": "*"}))
+        .await?;
+    assert_eq!((c, v["hang"].clone()), (200, json!(["*"])));
+    let held = tokio::spawn({
+        let http = Http::new(&emu.url());
+        async move { http.get("/version").await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished(), "hang * holds discovery");
+    let (c, _) = http.delete("/_emulator/faults").await?;
+    assert_eq!(c, 200);
+    assert_eq!(tokio::time::timeout(T, held).await???.0, 200);
+    let (c, log) = http.get("/_emulator/requests").await?;
+    assert_eq!(c, 200);
+    assert_eq!(log[2]["path"], json!("/version"));
+    assert_eq!(log[0]["watch"], json!(false));
+    let (c, _) = http.post("/_emulator/faults/hang", &json!({})).await?;
+    assert_eq!(c, 400, "hang needs a resource");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_next_watches_fail_with_500_then_watch_again() -> anyhow::Result<()> {
+    let (emu, http) = start(EmulatorConfig::default()).await?;
+    let path = format!(
+        "/api/v1/services?watch=true&resourceVersion={}",
+        emu.resource_version()
+    );
+    emu.fail_next_watches(2, Some("services"));
+    let (c, s) = http.get(&path).await?;
+    assert_eq!((c, s["reason"].as_str()), (500, Some("InternalError")));
+    // Other resources' watches are not failed (`watch` checks for 200).
+    http.watch("/api/v1/endpoints?watch=true").await?;
+    assert_eq!(
+        http.get("/api/v1/services").await?.0,
+        200,
+        "lists are not failed"
+    );
+    assert_eq!(http.get(&path).await?.0, 500);
+    let (_, v) = http.get("/_emulator/faults").await?;
+    assert_eq!(v["error_next_watches"], json!(0));
+    let mut w = http.watch(&path).await?;
+    emu.create(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": "x", "namespace": "default"}}))?;
+    emu.apply(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "late", "namespace": "default"},
+        "spec": {"ports": [{"port": 80}]}}))?;
+    let ev = w
+        .next_non_bookmark(T)
+        .await?
+        .expect("event after the failures");
+    assert_eq!(ev["object"]["metadata"]["name"], json!("late"));
+    // Over the admin path.
+    let (c, v) = http
+        .post("/_emulator/faults/error-next-watch", &json!({"count": 1}))
+        .await?;
+    assert_eq!((c, v["error_next_watches"].clone()), (200, json!(1)));
+    assert_eq!(http.get("/api/v1/pods?watch=1").await?.0, 500);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_in_process_client_reaches_the_same_api_with_the_token() -> anyhow::Result<()> {
+    let cfg = EmulatorConfig {
+        token: Some("s3cret".into()),
+        ..EmulatorConfig::default()
+    };
+    let (emu, _http) = start(cfg).await?;
+    let api: kube::Api<k8s_openapi::api::core::v1::Service> =
+        kube::Api::all(emu.in_process_client());
+    let names: Vec<String> = api
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    assert_eq!(names, ["kubernetes"]);
+    assert!(
+        emu.requests()
+            .iter()
+            .any(|r| r.is_list_of("/api/v1/services"))
+    );
     Ok(())
 }

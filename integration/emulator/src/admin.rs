@@ -2,7 +2,9 @@
 //! (`GET`/`DELETE /_emulator/faults`, `POST /_emulator/faults/{action}`) and counters
 //! (`GET /_emulator/stats`). Actions: `close-watches`, `outage` (`mode`: `error500` |
 //! `refuse`, `seconds`), `forbid` / `allow` (`resource`), `gone-next-watch` (`count`,
-//! optional `resource`), `compact`, `latency` (`millis`). `POST
+//! optional `resource`), `error-next-watch` (`count`, optional `resource`), `hang` / `unhang`
+//! (`resource`, `*` for every request), `compact`, `latency` (`millis`), and the request log
+//! (`GET /_emulator/requests`). `POST
 //! /_emulator/serviceaccounts/{ns}/{name}/token` mints a service-account bearer token
 //! (`{"token": …, "user": …}`) for RBAC-enabled emulators.
 
@@ -86,6 +88,23 @@ pub async fn faults_post(
             };
             shared.faults().unserved.remove(&r);
         }
+        "hang" | "unhang" => {
+            let Some(r) = b.resource else {
+                return error_response(&ApiError::bad_request(format!(
+                    "{action} needs \"resource\" (\"*\" for every request)"
+                )));
+            };
+            if action == "hang" {
+                shared.hang(&r);
+            } else {
+                shared.unhang(&r);
+            }
+        }
+        "error-next-watch" => {
+            let mut f = shared.faults();
+            f.error_next_watches = b.count.unwrap_or(1);
+            f.error_watch_resource = b.resource;
+        }
         "gone-next-watch" => {
             let mut f = shared.faults();
             f.gone_next_watches = b.count.unwrap_or(1);
@@ -110,6 +129,11 @@ pub async fn mint_token(
         StatusCode::CREATED,
         &json!({"token": token, "user": super::rbac::service_account_username(&ns, &name)}),
     )
+}
+
+pub async fn requests(State(shared): State<Arc<Shared>>) -> Response {
+    let view = crate::shared::lock(&shared.stats.log).view();
+    json_response(StatusCode::OK, &view)
 }
 
 pub async fn stats(State(shared): State<Arc<Shared>>) -> Response {

@@ -1,7 +1,7 @@
 //! HTTP routing: discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/<g>`,
 //! `/apis/<g>/<v>`), the resource paths (cluster-wide, namespaced, `/status`, legacy
-//! `/watch/` prefix), and the middleware that applies latency, 500 windows and bearer-token
-//! checks (the `/_emulator/` admin paths live in [`super::admin`]; authentication and RBAC
+//! `/watch/` prefix), and the middleware that logs each request and applies hangs, latency,
+//! 500 windows and bearer-token checks (the `/_emulator/` admin paths live in [`super::admin`]; authentication and RBAC
 //! in [`super::access`], layered inside the fault layer). Handlers lock the store
 //! briefly and encode results; watches are handed to [`super::watch`].
 //!
@@ -49,6 +49,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/_emulator/faults/{action}", post(admin::faults_post))
         .route("/_emulator/stats", get(admin::stats))
+        .route("/_emulator/requests", get(admin::requests))
         .route(
             "/_emulator/serviceaccounts/{ns}/{name}/token",
             post(admin::mint_token),
@@ -69,6 +70,18 @@ async fn fault_layer(State(shared): State<Arc<Shared>>, req: Request, next: Next
         return next.run(req).await;
     }
     shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+    crate::shared::lock(&shared.stats.log).record(
+        req.method().as_str(),
+        req.uri().path(),
+        req.uri().query(),
+    );
+    let plural = match parse_path(req.uri().path()) {
+        Some(Route::Resource { res, .. }) => Some(res.plural),
+        _ => None,
+    };
+    if !shared.wait_unless_hung(plural).await {
+        return error_response(&ApiError::internal("the emulator is shutting down"));
+    }
     let (latency, erroring) = {
         let f = shared.faults();
         (f.latency, f.erroring(Instant::now()))

@@ -73,6 +73,7 @@ impl Emulator {
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             faults: Mutex::new(faults::Faults::default()),
+            hang_lifted: tokio::sync::Notify::new(),
             watch_kill: Mutex::new(shutdown.child_token()),
             conn_kill: Mutex::new(shutdown.child_token()),
             refuse_until: tokio_watch::channel(None).0,
@@ -132,6 +133,31 @@ impl Emulator {
             config.root_cert = Some(ders.into_iter().map(|d| d.to_vec()).collect());
         }
         kube::Client::try_from(config)
+    }
+
+    /// A kube-rs client that calls the emulator's router in process, without sockets or TLS
+    /// (the bearer token, when one is set, is still sent). Everything on the request path is
+    /// then driven by the tokio clock, so tests on paused time (`start_paused`) see backoffs
+    /// and timeouts of minutes run exactly and at once. Connection faults (the refuse outage)
+    /// act on sockets and so do not reach this client; every other fault does.
+    pub fn in_process_client(&self) -> kube::Client {
+        let router = crate::api::router(self.shared.clone());
+        let router = match self.shared.cfg.token.clone() {
+            Some(token) => router.layer(axum::middleware::map_request(
+                move |mut req: axum::extract::Request| {
+                    let bearer = axum::http::HeaderValue::from_str(&format!("Bearer {token}"));
+                    async move {
+                        if let Ok(v) = bearer {
+                            req.headers_mut()
+                                .insert(axum::http::header::AUTHORIZATION, v);
+                        }
+                        req
+                    }
+                },
+            )),
+            None => router,
+        };
+        kube::Client::new(router, "default")
     }
 
     /// Writes `<dir>/kubeconfig` (plus `<dir>/ca.crt` with HTTPS) for clients such as
@@ -310,6 +336,33 @@ impl Emulator {
         let mut f = self.shared.faults();
         f.gone_next_watches = count;
         f.gone_resource = plural.map(str::to_string);
+    }
+
+    /// The next `count` watch requests (of `plural`, or any resource) fail with
+    /// `500 InternalError` before a stream is opened.
+    pub fn fail_next_watches(&self, count: u32, plural: Option<&str>) {
+        let mut f = self.shared.faults();
+        f.error_next_watches = count;
+        f.error_watch_resource = plural.map(str::to_string);
+    }
+
+    /// Holds every request on `plural` ([`HANG_ALL`](crate::HANG_ALL): every API request,
+    /// discovery included) unanswered until [`unhang`](Self::unhang) or
+    /// [`clear_faults`](Self::clear_faults); the request is logged first.
+    pub fn hang(&self, plural: &str) {
+        self.shared.hang(plural);
+    }
+
+    /// Lifts a [`hang`](Self::hang); held requests are then served.
+    pub fn unhang(&self, plural: &str) {
+        self.shared.unhang(plural);
+    }
+
+    /// Every API request received, oldest first, with its arrival time on the tokio clock
+    /// (admin paths excluded; the newest
+    /// [`REQUEST_LOG_CAPACITY`](crate::request_log::REQUEST_LOG_CAPACITY) are kept).
+    pub fn requests(&self) -> Vec<crate::RequestRecord> {
+        self.shared.requests()
     }
 
     /// Drops the event history (any older resourceVersion → 410) and closes watches, so

@@ -1,6 +1,6 @@
 //! Fault injection state shared by the HTTP layer: error windows, RBAC-style 403s per
-//! resource, resources a server does not serve (404), forced 410s on upcoming watches, added
-//! latency. Connection refusal and watch
+//! resource, resources a server does not serve (404), requests held unanswered (a hung API),
+//! forced 410s and 500s on upcoming watches, added latency. Connection refusal and watch
 //! closing are driven from [`super::Emulator`] because they act on sockets and streams.
 
 use std::collections::BTreeSet;
@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+
+/// The [`Faults::hang`] entry that holds every API request.
+pub const HANG_ALL: &str = "*";
 
 /// How an outage manifests to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,10 +33,18 @@ pub struct Faults {
     /// Plurals answered as a server that does not serve their group/version answers (for
     /// `endpointslices`, a cluster older than 1.21): plain-text `404 page not found`.
     pub unserved: BTreeSet<String>,
+    /// Plurals whose requests are accepted and held unanswered until the fault is lifted;
+    /// [`HANG_ALL`] holds every API request (discovery included).
+    pub hang: BTreeSet<String>,
     /// Number of upcoming watches that get an immediate 410 Gone ERROR event.
     pub gone_next_watches: u32,
     /// Restrict forced 410s to one plural (None = any resource).
     pub gone_resource: Option<String>,
+    /// Number of upcoming watch requests answered `500 InternalError` (the request fails;
+    /// no stream is opened), as kube-apiserver does when etcd times out.
+    pub error_next_watches: u32,
+    /// Restrict forced watch 500s to one plural (None = any resource).
+    pub error_watch_resource: Option<String>,
     /// Delay added before every API request.
     pub latency: Duration,
 }
@@ -50,8 +61,14 @@ pub struct FaultsView {
     /// Plurals answered with 404 as if not served.
     #[serde(default)]
     pub unserved: Vec<String>,
+    /// Plurals whose requests hang (`*` = every API request).
+    #[serde(default)]
+    pub hang: Vec<String>,
     /// Pending forced 410s.
     pub gone_next_watches: u32,
+    /// Pending forced watch 500s.
+    #[serde(default)]
+    pub error_next_watches: u32,
     /// Added latency in milliseconds.
     pub latency_ms: u64,
 }
@@ -62,15 +79,27 @@ impl Faults {
         self.error_until.is_some_and(|t| t > now)
     }
 
+    /// Whether a request on `plural` (None: not a resource path, e.g. discovery) is held.
+    pub fn hangs(&self, plural: Option<&str>) -> bool {
+        self.hang.contains(HANG_ALL) || plural.is_some_and(|p| self.hang.contains(p))
+    }
+
     /// Consumes one forced 410 if one is pending for `plural`.
     pub fn take_gone(&mut self, plural: &str) -> bool {
-        let matches = self.gone_resource.as_deref().is_none_or(|r| r == plural);
-        if self.gone_next_watches > 0 && matches {
-            self.gone_next_watches -= 1;
-            true
-        } else {
-            false
-        }
+        take(
+            &mut self.gone_next_watches,
+            self.gone_resource.as_deref(),
+            plural,
+        )
+    }
+
+    /// Consumes one forced watch 500 if one is pending for `plural`.
+    pub fn take_watch_error(&mut self, plural: &str) -> bool {
+        take(
+            &mut self.error_next_watches,
+            self.error_watch_resource.as_deref(),
+            plural,
+        )
     }
 
     /// The JSON view, given the refuse window end.
@@ -83,9 +112,21 @@ impl Faults {
             refuse_ms_left: left(refuse_until),
             forbidden: self.forbidden.iter().cloned().collect(),
             unserved: self.unserved.iter().cloned().collect(),
+            hang: self.hang.iter().cloned().collect(),
             gone_next_watches: self.gone_next_watches,
+            error_next_watches: self.error_next_watches,
             latency_ms: self.latency.as_millis() as u64,
         }
+    }
+}
+
+/// Consumes one of `pending` forced faults when `only` (None = any) matches `plural`.
+fn take(pending: &mut u32, only: Option<&str>, plural: &str) -> bool {
+    if *pending > 0 && only.is_none_or(|r| r == plural) {
+        *pending -= 1;
+        true
+    } else {
+        false
     }
 }
 
@@ -104,6 +145,30 @@ mod tests {
         assert!(f.take_gone("services"));
         assert!(f.take_gone("services"));
         assert!(!f.take_gone("services"));
+    }
+
+    #[test]
+    fn forced_watch_errors_are_consumed_and_counted_apart_from_gone() {
+        let mut f = Faults {
+            error_next_watches: 1,
+            gone_next_watches: 1,
+            ..Faults::default()
+        };
+        assert!(f.take_watch_error("endpoints"));
+        assert!(!f.take_watch_error("services"));
+        assert!(f.take_gone("services"));
+        assert_eq!(f.view(Instant::now(), None).error_next_watches, 0);
+    }
+
+    #[test]
+    fn hang_by_resource_or_everything() {
+        let mut f = Faults::default();
+        f.hang.insert("endpoints".into());
+        assert!(f.hangs(Some("endpoints")));
+        assert!(!f.hangs(Some("services")));
+        assert!(!f.hangs(None), "discovery is not a resource path");
+        f.hang.insert(HANG_ALL.into());
+        assert!(f.hangs(None) && f.hangs(Some("services")));
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@
 //! Module map: [`resources`] (served types), [`store`] (objects, versions, history),
 //! [`controllers`] (Service defaults, endpoints + EndpointSlice mirroring), [`selector`],
 //! [`patch`], [`status`] (errors), [`table`] (kubectl printing), [`watch`] (event streams),
+//! [`request_log`] (what clients asked, when),
 //! [`api`] (HTTP routing), [`admin`] (`/_emulator/` fault and stats paths), [`openapi`]
 //! (what kubectl needs of OpenAPI v3), [`load`] (YAML seeding), [`faults`], [`tls`]
 //! (optional HTTPS, kubeconfig), [`meta`] (timestamps, uids), and the opt-in
@@ -29,6 +30,7 @@ pub mod patch;
 pub mod paths;
 pub mod proto;
 pub mod rbac;
+pub mod request_log;
 pub mod resources;
 pub mod response;
 pub mod selector;
@@ -47,8 +49,9 @@ use std::time::Duration;
 
 pub use authn::StaticToken;
 pub use emulator::Emulator;
-pub use faults::{FaultsView, OutageMode};
+pub use faults::{FaultsView, HANG_ALL, OutageMode};
 pub use rbac::UserInfo;
+pub use request_log::RequestRecord;
 pub use shared::{Shared, Stats};
 pub use status::ApiError;
 pub use store::{Store, StoreConfig};

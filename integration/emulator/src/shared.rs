@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::sync::watch as tokio_watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::request_log::RequestLog;
 use crate::{EmulatorConfig, FaultsView, OutageMode, Store, UserInfo, authn, faults, meta, rbac};
 
 /// Request/watch counters (`GET /_emulator/stats`).
@@ -21,6 +23,8 @@ pub struct Stats {
     pub active_watches: AtomicI64,
     /// Watches opened since start.
     pub watches_started: AtomicU64,
+    /// Every API request received (`GET /_emulator/requests`).
+    pub log: Mutex<RequestLog>,
 }
 
 /// State shared by the server tasks and the [`Emulator`](crate::Emulator) handle.
@@ -29,6 +33,8 @@ pub struct Shared {
     pub store: Mutex<Store>,
     /// Fault settings.
     pub faults: Mutex<faults::Faults>,
+    /// Woken when a hang fault is lifted, so held requests look again.
+    pub hang_lifted: Notify,
     /// Cancelled to cut every open watch stream; replaced afterwards.
     pub watch_kill: Mutex<CancellationToken>,
     /// Cancelled to cut every open connection; replaced afterwards.
@@ -102,6 +108,40 @@ impl Shared {
     pub fn clear_faults(&self) {
         *self.faults() = faults::Faults::default();
         self.refuse_until.send_replace(None);
+        self.hang_lifted.notify_waiters();
+    }
+
+    /// Holds requests on `plural` ([`faults::HANG_ALL`]: every API request) unanswered.
+    pub fn hang(&self, plural: &str) {
+        self.faults().hang.insert(plural.to_string());
+    }
+
+    /// Lifts a [`hang`](Self::hang): the held requests are served.
+    pub fn unhang(&self, plural: &str) {
+        self.faults().hang.remove(plural);
+        self.hang_lifted.notify_waiters();
+    }
+
+    /// Waits while requests on `plural` are held by a hang fault; false when the server shut
+    /// down or the connection was cut meanwhile.
+    pub(crate) async fn wait_unless_hung(&self, plural: Option<&str>) -> bool {
+        let cut = self.conn_token();
+        loop {
+            let lifted = self.hang_lifted.notified();
+            if !self.faults().hangs(plural) {
+                return true;
+            }
+            tokio::select! {
+                _ = lifted => {}
+                _ = cut.cancelled() => return false,
+            }
+        }
+    }
+
+    /// Every API request received so far (the newest
+    /// [`REQUEST_LOG_CAPACITY`](crate::request_log::REQUEST_LOG_CAPACITY)).
+    pub fn requests(&self) -> Vec<crate::request_log::RequestRecord> {
+        lock(&self.stats.log).records()
     }
 
     /// Current fault view.

@@ -154,6 +154,11 @@ pub fn start(
         labels,
         fields,
     };
+    if shared.faults().take_watch_error(res.plural) {
+        return error_response(&ApiError::internal(
+            "fault injected: etcdserver: request timed out",
+        ));
+    }
     let (tx, rx) = mpsc::channel::<Bytes>(WATCH_CHANNEL);
     let forced_gone = shared.faults().take_gone(res.plural);
     let kill = shared.watch_token();
