@@ -1,91 +1,36 @@
-//! Kubernetes API faults on paused tokio time: the kube client talks to an in-memory scripted
-//! API (an axum `Router` used directly as the client's tower service — no sockets on the API
-//! side), so minutes of backoff and start-up timers run in milliseconds and exactly.
+//! Kubernetes API faults on paused tokio time: the kube client calls the API emulator
+//! (`kube-emulator`) in process ([`Emulator::in_process_client`]: its router used directly as
+//! the client's tower service, no sockets on the API side), so minutes of backoff and
+//! start-up timers run in milliseconds and exactly; the emulator's request log gives the
+//! paused-clock time of every request.
 //!
 //! * B4 row 22 (never synced): with `--initial-sync-timeout=0` kubedns is still running after
 //!   twice the legacy 60 s, not ready, answering SERVFAIL for cluster names; with the legacy
 //!   default it exits at exactly 60 s with [`RunError::InitialSyncTimeout`].
 //! * B4 row 23 (outage after the sync): the watch fails with 500 again and again; the data and
-//!   readiness stay, every failure is counted, the retry intervals follow kube-runtime's
-//!   exponential backoff (0.8 s doubling to 30 s, jitter in [d, 2d)), no relist storm, and the
-//!   first successful watch after the outage is applied.
+//!   readiness stay, every failure is counted, the retry intervals follow the exponential
+//!   backoff of kube-runtime's watcher (0.8 s doubling to 30 s, jitter in [d, 2d)), no relist
+//!   storm (one initial-state request: the watch-list at start), and the
+//!   first successful watch after the outage delivers what changed during it.
 
 mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use common::metric;
+use common::{emulator_with, metric, service, watching};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
+use kube_emulator::HANG_ALL;
 use kubedns::cli::EndpointSourceMode;
-use kubedns::metrics::Metrics;
 use kubedns::run::{RunError, Sockets, run_with_client};
-use kubedns::source::{Sources, SyncGate};
-use kubedns::store::Standalone as Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-fn json(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-// The scripted API below times every watch request on the paused clock and hangs on demand;
-// the emulator (kube-emulator) has no in-memory (socketless) mode yet, which paused time needs.
-
-/// A core/v1 Service in `default` with one named port.
-fn service(name: &str, ip: &str, rv: &str) -> String {
-    format!(
-        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","namespace":"default","resourceVersion":"{rv}"}},"spec":{{"type":"ClusterIP","clusterIP":"{ip}","clusterIPs":["{ip}"],"ports":[{{"name":"http","port":80,"protocol":"TCP"}}]}}}}"#
-    )
-}
-
-/// A LIST response of `kind` at resourceVersion `rv`.
-fn list(kind: &str, rv: &str, items: &[String]) -> Response {
-    let body = format!(
-        r#"{{"apiVersion":"v1","kind":"{kind}","metadata":{{"resourceVersion":"{rv}"}},"items":[{}]}}"#,
-        items.join(",")
-    );
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// A watch response carrying these event lines; the stream ends after them when `end`,
-/// otherwise it stays open.
-fn stream(lines: Vec<String>, end: bool) -> Response {
-    use futures::StreamExt;
-    let items = futures::stream::iter(
-        lines
-            .into_iter()
-            .map(|l| Ok::<_, std::io::Error>(Bytes::from(l + "\n"))),
-    );
-    let body = if end {
-        Body::from_stream(items)
-    } else {
-        Body::from_stream(items.chain(futures::stream::pending()))
-    };
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// Whether the raw query string asks for a watch.
-fn is_watch(q: &Option<String>) -> bool {
-    q.as_deref()
-        .unwrap_or_default()
-        .split('&')
-        .any(|p| p == "watch=true" || p == "watch=1")
-}
-
-fn client(router: Router) -> kube::Client {
-    kube::Client::new(router, "default")
-}
+const SERVICES: &str = "/api/v1/services";
 
 /// Sockets on 127.0.0.1 port 0 (DNS UDP + TCP, healthz); returns the UDP and healthz addresses.
 async fn sockets() -> (Sockets, SocketAddr, SocketAddr) {
@@ -143,28 +88,19 @@ async fn http_status(addr: SocketAddr, path: &str) -> u16 {
     buf.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// An API server that accepts every request and never answers.
-fn silent_api(requests: Arc<Mutex<Vec<String>>>) -> Router {
-    Router::new().fallback(move |uri: Uri| {
-        let requests = requests.clone();
-        async move {
-            requests.lock().unwrap().push(uri.path().to_string());
-            std::future::pending::<Response>().await
-        }
-    })
-}
-
 #[tokio::test(start_paused = true)]
 async fn never_synced_without_timeout_keeps_running_not_ready_servfail() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(&["--initial-sync-timeout=0"], tmp.path());
-    let requests = Arc::new(Mutex::new(Vec::new()));
+    let emu = emulator_with(vec![]).await;
+    // An API server that takes every request and never answers.
+    emu.hang(HANG_ALL);
     let (sockets, dns, healthz) = sockets().await;
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(run_with_client(
         opts,
         sockets,
-        client(silent_api(requests.clone())),
+        emu.in_process_client(),
         shutdown.clone(),
     ));
 
@@ -174,10 +110,10 @@ async fn never_synced_without_timeout_keeps_running_not_ready_servfail() {
         !run.is_finished(),
         "kubedns exited while waiting for the API"
     );
-    let asked = requests.lock().unwrap().clone();
+    let asked = emu.requests();
     assert!(
-        asked.iter().any(|p| p == "/api/v1/services"),
-        "kubedns must be waiting on its Services LIST: {asked:?}"
+        asked.iter().any(|r| r.asks_initial_state_of(SERVICES)),
+        "kubedns must be waiting on its Services initial state: {asked:?}"
     );
 
     // The servers themselves run on real sockets: answer on real time.
@@ -211,29 +147,25 @@ async fn legacy_initial_sync_timeout_exits_at_the_deadline() {
     let opts = options(&[], tmp.path());
     assert_eq!(opts.initial_sync_timeout, Some(Duration::from_secs(60)));
     // Services list and watch fine; endpoints never answer: half a sync is no sync.
-    let app = Router::new().fallback(|uri: Uri, RawQuery(q): RawQuery| async move {
-        match (uri.path(), is_watch(&q)) {
-            ("/api/v1/services", false) => list(
-                "ServiceList",
-                "5",
-                &[service("kubernetes", "10.0.0.1", "5")],
-            ),
-            ("/api/v1/services", true) => stream(vec![], false),
-            _ => std::future::pending::<Response>().await,
-        }
-    });
+    let emu = emulator_with(vec![]).await;
+    emu.hang("endpointslices");
+    emu.hang("endpoints");
     let (sockets, _, _) = sockets().await;
     let started = Instant::now();
     let run = tokio::spawn(run_with_client(
         opts,
         sockets,
-        client(app),
+        emu.in_process_client(),
         CancellationToken::new(),
     ));
     tokio::time::sleep(Duration::from_millis(59_900)).await;
     assert!(!run.is_finished(), "exited before --initial-sync-timeout");
     let r = run.await.unwrap();
     let took = started.elapsed();
+    assert!(
+        emu.requests().iter().any(|r| r.is_watch_of(SERVICES)),
+        "the Services half synced and watched"
+    );
     assert!(
         matches!(r, Err(RunError::InitialSyncTimeout(d)) if d == Duration::from_secs(60)),
         "{r:?}"
@@ -244,47 +176,6 @@ async fn legacy_initial_sync_timeout_exits_at_the_deadline() {
     );
 }
 
-/// Scripted API for the outage: Services list once, then the first `failures` watch requests
-/// get 500; the next watch delivers one ADDED event and stays open.
-#[derive(Default)]
-struct Outage {
-    failures: usize,
-    service_lists: usize,
-    /// Paused-clock time of every Services watch request.
-    watches: Vec<Instant>,
-}
-
-async fn outage_api(
-    State(s): State<Arc<Mutex<Outage>>>,
-    uri: Uri,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let watch = is_watch(&q);
-    let mut st = s.lock().unwrap();
-    match (uri.path(), watch) {
-        ("/api/v1/services", false) => {
-            st.service_lists += 1;
-            list("ServiceList", "10", &[service("a", "10.0.0.1", "10")])
-        }
-        ("/api/v1/services", true) => {
-            st.watches.push(Instant::now());
-            if st.watches.len() <= st.failures {
-                let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcdserver: request timed out","code":500}"#;
-                json(StatusCode::INTERNAL_SERVER_ERROR, body.into())
-            } else {
-                let added = format!(
-                    r#"{{"type":"ADDED","object":{}}}"#,
-                    service("b", "10.0.0.2", "11")
-                );
-                stream(vec![added], false)
-            }
-        }
-        ("/api/v1/endpoints", false) => list("EndpointsList", "10", &[]),
-        ("/api/v1/endpoints", true) => stream(vec![], false),
-        _ => json(StatusCode::NOT_FOUND, String::new()),
-    }
-}
-
 /// kube-runtime's default watcher backoff before jitter: 0.8 s, doubling, at most 30 s.
 fn base_delay(k: usize) -> Duration {
     let d = Duration::from_millis(800).saturating_mul(1u32 << k.min(16));
@@ -293,30 +184,41 @@ fn base_delay(k: usize) -> Duration {
 
 #[tokio::test(start_paused = true)]
 async fn outage_after_sync_keeps_serving_and_backs_off_exponentially() {
-    const FAILURES: usize = 9;
-    let script = Arc::new(Mutex::new(Outage {
-        failures: FAILURES,
-        ..Outage::default()
-    }));
-    let app = Router::new()
-        .fallback(outage_api)
-        .with_state(script.clone());
-    let store = Store::new("cluster.local.");
-    let metrics = Metrics::new(|_| {});
-    let gate = SyncGate::new(store.synced());
-    let sources = Sources {
-        client: client(app),
-        writer: store.writer(),
-        metrics: metrics.watch.clone(),
-        gate: gate.clone(),
-    };
+    const FAILURES: u32 = 9;
+    let emu = emulator_with(vec![service("default", "a", "10.0.0.10")]).await;
+    let w = watching(emu.in_process_client());
     let shutdown = CancellationToken::new();
-    let services = tokio::spawn(sources.clone().run_services(shutdown.clone()));
-    let endpoints =
-        tokio::spawn(sources.run_endpoints(EndpointSourceMode::Endpoints, shutdown.clone()));
-    tokio::time::timeout(Duration::from_secs(5), gate.wait())
+    let services = tokio::spawn(w.sources.clone().run_services(shutdown.clone()));
+    let endpoints = tokio::spawn(
+        w.sources
+            .clone()
+            .run_endpoints(EndpointSourceMode::Endpoints, shutdown.clone()),
+    );
+    tokio::time::timeout(Duration::from_secs(5), w.gate.wait())
         .await
         .expect("initial sync");
+    let (store, metrics) = (&w.store, &w.metrics);
+
+    // The outage: the open watch ends, the next FAILURES watch requests fail with 500, and a
+    // Service is created once the first of them has failed (so no open stream delivers it).
+    let outage_from = emu.requests().len();
+    emu.fail_next_watches(FAILURES, Some("services"));
+    emu.close_watches();
+    let rewatches = |emu: &kube_emulator::Emulator| {
+        emu.requests()[outage_from..]
+            .iter()
+            .filter(|r| r.is_watch_of(SERVICES))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rewatches(&emu) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no re-watch after the stream closed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    emu.apply(service("default", "b", "10.0.0.11")).unwrap();
 
     // Through the outage, check every second that the snapshot and readiness stay.
     let errors = "kubedns_watch_errors_total{resource=\"services\"}";
@@ -330,26 +232,33 @@ async fn outage_after_sync_keeps_serving_and_backs_off_exponentially() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert_eq!(metric(&metrics, errors), FAILURES as f64);
+    assert_eq!(metric(metrics, errors), f64::from(FAILURES));
     assert_eq!(
-        metric(&metrics, "kubedns_sync_state{resource=\"services\"}"),
+        metric(metrics, "kubedns_sync_state{resource=\"services\"}"),
         1.0
     );
     assert_eq!(
-        store.ptr_targets("10.0.0.2".parse().unwrap()),
+        store.ptr_targets("10.0.0.11".parse().unwrap()),
         vec!["b.default.svc.cluster.local."],
         "the first event after the outage is applied"
     );
 
-    let (lists, watches) = {
-        let st = script.lock().unwrap();
-        (st.service_lists, st.watches.clone())
-    };
+    let log = emu.requests();
+    let initial_states = log
+        .iter()
+        .filter(|r| r.asks_initial_state_of(SERVICES))
+        .count();
     assert_eq!(
-        lists, 1,
+        initial_states, 1,
         "a failed watch is retried as a watch from the same resourceVersion, not a relist"
     );
-    assert_eq!(watches.len(), FAILURES + 1);
+    let watches: Vec<Instant> = log[outage_from..]
+        .iter()
+        .filter(|r| r.is_watch_of(SERVICES))
+        .map(|r| r.at)
+        .collect();
+    let failures = FAILURES as usize;
+    assert_eq!(watches.len(), failures + 1, "{log:?}");
     let gaps: Vec<Duration> = watches.windows(2).map(|w| w[1] - w[0]).collect();
     for (k, gap) in gaps.iter().enumerate() {
         let d = base_delay(k);
@@ -359,8 +268,13 @@ async fn outage_after_sync_keeps_serving_and_backs_off_exponentially() {
             d * 2
         );
     }
+    // Jittered: the waits are not the bare steps (replicas cut off together retry apart).
+    assert!(
+        gaps.iter().enumerate().any(|(k, g)| *g != base_delay(k)),
+        "no jitter: {gaps:?}"
+    );
     // Growth, stated directly: the last waits are far longer than the first, and capped.
-    assert!(gaps[FAILURES - 1] > gaps[0] * 8, "{gaps:?}");
+    assert!(gaps[failures - 1] > gaps[0] * 8, "{gaps:?}");
     assert!(
         gaps.iter().all(|g| *g < Duration::from_secs(60)),
         "{gaps:?}"

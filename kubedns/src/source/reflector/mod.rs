@@ -26,7 +26,8 @@
 //! the sink receives one atomic `Replace` of compact items (the live zone is untouched until
 //! then); only compact items are buffered during a relist. Watch errors: 410 Gone (event or
 //! status) → relist; anything else → logged, counted, re-watch from the last resourceVersion
-//! after a backoff ([`BACKOFF_START`] doubling to [`BACKOFF_MAX`]).
+//! after a backoff ([`BACKOFF_START`] doubling to [`BACKOFF_MAX`], each wait jittered
+//! uniformly over [d, 2d)).
 //!
 //! This module holds the relist loop and the step → sink/metrics/readiness hand-over;
 //! `initial` the streamed LIST, `stream` one watch stream and the re-watch loop, `apply`
@@ -117,6 +118,13 @@ enum WatchEnd {
 /// Step of the backoff.
 fn next_backoff(d: Duration) -> Duration {
     (d * 2).min(BACKOFF_MAX)
+}
+
+/// The wait for backoff step `d` given `u` uniform in [0, 1): uniform in [d, 2d), as
+/// kube-runtime's watcher backoff, so replicas cut off by the same API outage do not retry in
+/// step.
+fn jittered(d: Duration, u: f64) -> Duration {
+    d + d.mul_f64(u.clamp(0.0, 1.0))
 }
 
 fn is_gone(e: &kube::Error) -> bool {
@@ -291,10 +299,10 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
         }
     }
 
-    /// Waits out the backoff; false on shutdown.
+    /// Waits out the backoff, jittered; false on shutdown.
     async fn pause(&self, backoff: &mut Duration, shutdown: &CancellationToken) -> bool {
-        let d = *backoff;
-        *backoff = next_backoff(d);
+        let d = jittered(*backoff, rand::random::<f64>());
+        *backoff = next_backoff(*backoff);
         tokio::select! {
             _ = shutdown.cancelled() => false,
             _ = tokio::time::sleep(d) => true,
@@ -321,6 +329,14 @@ mod tests {
         }
         assert_eq!(seen[1], Duration::from_millis(1600));
         assert_eq!(*seen.last().expect("some"), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn jitter_spreads_each_wait_over_one_step() {
+        let d = Duration::from_millis(800);
+        assert_eq!(jittered(d, 0.0), d);
+        assert_eq!(jittered(d, 0.5), Duration::from_millis(1200));
+        assert!(jittered(d, 0.999_999) < d * 2);
     }
 
     #[test]
