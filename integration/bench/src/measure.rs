@@ -1,5 +1,5 @@
-//! Measurements shared by the Kubernetes-side benchmarks: `/proc/<pid>/status` fields,
-//! nearest-rank percentiles, pinning processes to a CPU, and the CSV rows
+//! Measurements shared by the Kubernetes-side benchmarks: `/proc/<pid>/status` fields, CPU
+//! ticks and their unit, nearest-rank percentiles, pinning processes to a CPU, and the CSV rows
 //! (`scenario,server,metric,value,unit`) that `run.sh` hands to `lib/report.py`.
 
 use std::io::Write as _;
@@ -16,6 +16,34 @@ pub fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Linux `USER_HZ` (the unit of utime/stime in `/proc/<pid>/stat`) when `getconf` fails.
+pub const DEFAULT_CLK_TCK: f64 = 100.0;
+
+/// utime+stime of `pid` in clock ticks (fields 14 and 15 of stat(5)).
+pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("malformed /proc/pid/stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3.
+    let utime: u64 = f.get(11).and_then(|v| v.parse().ok()).context("utime")?;
+    let stime: u64 = f.get(12).and_then(|v| v.parse().ok()).context("stime")?;
+    Ok(utime + stime)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, else [`DEFAULT_CLK_TCK`]).
+pub fn clk_tck() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(DEFAULT_CLK_TCK)
 }
 
 /// KiB → MiB.
@@ -69,6 +97,7 @@ pub fn pin(pid: u32, cpu: u32) -> anyhow::Result<()> {
 #[derive(Debug)]
 pub struct Rows {
     scenario: String,
+    metric_prefix: String,
     rows: Vec<(String, String, f64, &'static str)>,
 }
 
@@ -77,15 +106,22 @@ impl Rows {
     pub fn new(scenario: &str) -> Self {
         Rows {
             scenario: scenario.to_string(),
+            metric_prefix: String::new(),
             rows: Vec::new(),
         }
     }
 
+    /// Prefixes the metric names of the rows added from now on (e.g. `endpoints_source.` for
+    /// the second pass of `bench_scale`).
+    pub fn set_metric_prefix(&mut self, prefix: &str) {
+        self.metric_prefix = prefix.to_string();
+    }
+
     /// One measurement of `server`.
     pub fn add(&mut self, server: &str, metric: &str, value: f64, unit: &'static str) {
+        let metric = format!("{}{metric}", self.metric_prefix);
         println!("  {server:<20} {metric:<32} {value:>12.3} {unit}");
-        self.rows
-            .push((server.to_string(), metric.to_string(), value, unit));
+        self.rows.push((server.to_string(), metric, value, unit));
     }
 
     /// Appends `scenario,server,metric,value,unit` lines to `path`.
@@ -119,8 +155,14 @@ mod tests {
     }
 
     #[test]
-    fn own_status_has_rss() {
+    fn own_status_has_rss_and_cpu_ticks() {
         assert!(status_kib(std::process::id(), "VmRSS").unwrap() > 0);
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(50) {
+            std::hint::black_box(spin.elapsed());
+        }
+        assert!(cpu_ticks(std::process::id()).unwrap() > 0);
+        assert!(clk_tck() > 0.0);
         assert!(status_kib(std::process::id(), "NoSuchField").is_err());
     }
 }

@@ -28,10 +28,10 @@
 //! metrics of the `endpoints` source carry the prefix `endpoints_source.`.
 //! Every loop is bounded in count and time; children are killed on exit (kill-on-drop).
 //!
-//! Module map: `args` (the command line), `kubedns` (spawn, readiness), `procfs` (CPU and
-//! memory readings), `rows` (results, CSV, percentiles), `updates` (the update stream and
-//! programming latency), `relist` (the forced relist), `load` (the dnsperf phases), `source`
-//! (every measurement of one endpoint source). This file owns [`run`]: the empty-cluster
+//! Module map: `args` (the command line), `kubedns` (spawn, readiness), `updates` (the update
+//! stream and programming latency), `relist` (the forced relist), `load` (the dnsperf phases), `source`
+//! (every measurement of one endpoint source); `/proc` readings, percentiles and the CSV rows
+//! are [`crate::measure`]'s. This file owns [`run`]: the empty-cluster
 //! baseline, populating the emulator, the LIST sizes and one round per endpoint source.
 
 use std::time::Duration;
@@ -41,19 +41,19 @@ use integration::harness::scale::{self, Shape};
 use kube_emulator::Emulator;
 use tokio::time::Instant;
 
+use crate::measure::{Rows, clk_tck, mib, status_kib};
 use kubedns::{STOP_GRACE, spawn_kubedns, wait_ready};
-use procfs::{clk_tck, mib, status_kib};
-use rows::Rows;
 use source::measure_source;
 
 mod args;
 mod kubedns;
 mod load;
-mod procfs;
 mod relist;
-mod rows;
 mod source;
 mod updates;
+
+/// The server every row of this benchmark measures.
+const SERVER: &str = "kubedns";
 
 pub use args::{Args, Source};
 
@@ -79,7 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&work)?;
     let tck = clk_tck();
-    let mut rows = Rows::default();
+    let mut rows = Rows::new("scale");
     let timeout = Duration::from_secs(args.ready_timeout_secs);
     let emu_cfg = || {
         let mut c = scale::emulator_config();
@@ -112,8 +112,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         k.proc.stop(STOP_GRACE);
         (rss, ready)
     };
-    rows.add("ready_empty_s", ready_empty.as_secs_f64(), "s");
-    rows.add("rss_empty_mib", mib(rss_empty), "MiB");
+    rows.add(SERVER, "ready_empty_s", ready_empty.as_secs_f64(), "s");
+    rows.add(SERVER, "rss_empty_mib", mib(rss_empty), "MiB");
 
     // 2. Populate the emulator.
     let specs = scale::cluster(args.services, args.endpoints, args.namespaces);
@@ -135,13 +135,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.objects,
         t.elapsed().as_secs_f64()
     );
-    rows.add("services", specs.len() as f64, "count");
-    rows.add("headless_services", n_headless as f64, "count");
-    rows.add("endpoints", n_endpoints as f64, "count");
-    rows.add("endpointslices", populated.slices as f64, "count");
-    rows.add("emulated_minor", f64::from(args.minor), "");
-    rows.add("watch_list", f64::from(u8::from(args.watch_list)), "bool");
+    rows.add(SERVER, "services", specs.len() as f64, "count");
+    rows.add(SERVER, "headless_services", n_headless as f64, "count");
+    rows.add(SERVER, "endpoints", n_endpoints as f64, "count");
+    rows.add(SERVER, "endpointslices", populated.slices as f64, "count");
+    rows.add(SERVER, "emulated_minor", f64::from(args.minor), "");
     rows.add(
+        SERVER,
+        "watch_list",
+        f64::from(u8::from(args.watch_list)),
+        "bool",
+    );
+    rows.add(
+        SERVER,
         "realistic_objects",
         f64::from(u8::from(args.objects == Shape::Realistic)),
         "bool",
@@ -159,6 +165,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let body = client.request_text(req).await?;
         let name = path.rsplit('/').next().unwrap_or(path);
         rows.add(
+            SERVER,
             &format!("list_mib_{name}"),
             body.len() as f64 / 1048576.0,
             "MiB",
@@ -167,7 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     drop(client);
     for (i, source) in args.endpoint_source.iter().copied().enumerate() {
         println!("scale: kubedns --endpoint-source={}", source.flag());
-        rows.prefix = source.prefix();
+        rows.set_metric_prefix(source.prefix());
         measure_source(
             &args,
             &kubedns_bin,
@@ -183,7 +190,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
     }
     if let Some(csv) = &args.csv {
-        rows.write_csv(csv)?;
+        rows.append_csv(csv)?;
     }
     Ok(())
 }

@@ -13,11 +13,12 @@ use integration::harness::scale::SvcSpec;
 use kube_emulator::Emulator;
 use tokio::time::Instant;
 
+use super::SERVER;
 use super::args::{Args, Source};
 use super::kubedns::Kubedns;
-use super::procfs::cpu_ticks;
-use super::rows::Rows;
 use super::updates::{PoolEntry, UPDATE_POOL_MAX_ENDPOINTS, UpdatePlan, update_stream};
+use crate::measure::Rows;
+use crate::measure::cpu_ticks;
 
 /// Runs dnsperf against `server` for `secs` at `qps`; returns (completed queries, log).
 pub(super) async fn run_dnsperf(
@@ -94,11 +95,12 @@ pub(super) async fn load_phases(
     let c1 = cpu_ticks(k.pid)?;
     let cpu_idle = (c1 - c0) as f64 / tck * 1e6 / done.max(1) as f64;
     rows.add(
+        SERVER,
         "qps_no_updates",
         done as f64 / args.phase_secs as f64,
         "qps",
     );
-    rows.add("cpu_us_per_query_no_updates", cpu_idle, "us");
+    rows.add(SERVER, "cpu_us_per_query_no_updates", cpu_idle, "us");
     let plan = UpdatePlan {
         rate: args.update_rate,
         secs: args.phase_secs,
@@ -113,11 +115,13 @@ pub(super) async fn load_phases(
     let cpu_s = (c1 - c0) as f64 / tck;
     let answered = done + upd.poll_queries;
     rows.add(
+        SERVER,
         "qps_with_updates",
         answered as f64 / args.phase_secs as f64,
         "qps",
     );
     rows.add(
+        SERVER,
         "cpu_us_per_query_with_updates",
         cpu_s * 1e6 / answered.max(1) as f64,
         "us",
@@ -130,6 +134,7 @@ pub(super) async fn load_phases(
     let cpu_alone_us = (c1 - c0) as f64 / tck * 1e6;
     let polls_us = cpu_idle * alone.poll_queries as f64;
     rows.add(
+        SERVER,
         "cpu_us_per_update",
         (cpu_alone_us - polls_us).max(0.0) / alone.sent.max(1) as f64,
         "us",

@@ -11,13 +11,14 @@ use integration::harness::scale::{self, SvcSpec};
 use kube_emulator::Emulator;
 use tokio::time::Instant;
 
+use super::SERVER;
 use super::args::{Args, Source};
 use super::kubedns::{STOP_GRACE, spawn_kubedns, wait_ready};
 use super::load::load_phases;
-use super::procfs::{mib, status_kib};
 use super::relist::forced_relist;
-use super::rows::Rows;
 use super::updates::{UpdatePlan, latency_rows, small_headless_pool, update_stream};
+use crate::measure::Rows;
+use crate::measure::{mib, status_kib};
 
 /// Wait after ready before the steady-state RSS is read (the sync's garbage is returned).
 pub(super) const SETTLE: Duration = Duration::from_secs(3);
@@ -51,7 +52,7 @@ pub(super) async fn measure_source(
     let ready = wait_ready(&mut k, start, timeout).await?;
     let hwm_ready = status_kib(k.pid, "VmHWM")?;
     let rss_at_ready = status_kib(k.pid, "VmRSS")?;
-    rows.add("ready_s", ready.as_secs_f64(), "s");
+    rows.add(SERVER, "ready_s", ready.as_secs_f64(), "s");
     // Sanity: the last ClusterIP Service and a big headless one answer.
     let client = DnsClient::new(k.dns);
     let (last_ip, last_svc) = specs
@@ -80,16 +81,23 @@ pub(super) async fn measure_source(
     }
     tokio::time::sleep(SETTLE).await;
     let rss_steady = status_kib(k.pid, "VmRSS")?;
-    rows.add("rss_at_ready_mib", mib(rss_at_ready), "MiB");
-    rows.add("rss_ready_mib", mib(rss_steady), "MiB");
+    rows.add(SERVER, "rss_at_ready_mib", mib(rss_at_ready), "MiB");
+    rows.add(SERVER, "rss_ready_mib", mib(rss_steady), "MiB");
     rows.add(
+        SERVER,
         "peak_rss_at_ready_mib",
         mib(hwm_ready.max(status_kib(k.pid, "VmHWM")?)),
         "MiB",
     );
     let delta = rss_steady.saturating_sub(rss_empty) as f64 * 1024.0;
-    rows.add("bytes_per_endpoint", delta / n_endpoints.max(1) as f64, "B");
     rows.add(
+        SERVER,
+        "bytes_per_endpoint",
+        delta / n_endpoints.max(1) as f64,
+        "B",
+    );
+    rows.add(
+        SERVER,
         "bytes_per_object",
         delta / (specs.len() + n_endpoints) as f64,
         "B",
@@ -98,15 +106,17 @@ pub(super) async fn measure_source(
     // 4. Forced full relist (410) at this size.
     if !args.skip_relist {
         let (svc, eps) = forced_relist(emu, &mut k, round, specs, source, args.objects).await?;
-        rows.add("relist_services_s", svc.as_secs_f64(), "s");
-        rows.add("relist_endpoints_s", eps.as_secs_f64(), "s");
+        rows.add(SERVER, "relist_services_s", svc.as_secs_f64(), "s");
+        rows.add(SERVER, "relist_endpoints_s", eps.as_secs_f64(), "s");
         rows.add(
+            SERVER,
             "peak_rss_after_relist_mib",
             mib(status_kib(k.pid, "VmHWM")?),
             "MiB",
         );
         tokio::time::sleep(SETTLE).await;
         rows.add(
+            SERVER,
             "rss_after_relist_mib",
             mib(status_kib(k.pid, "VmRSS")?),
             "MiB",
@@ -142,8 +152,18 @@ pub(super) async fn measure_source(
     if !args.skip_load && round == 0 {
         load_phases(args, emu, specs, work, &k, &mut pool, source, tck, rows).await?;
     }
-    rows.add("peak_rss_mib", mib(status_kib(k.pid, "VmHWM")?), "MiB");
-    rows.add("rss_end_mib", mib(status_kib(k.pid, "VmRSS")?), "MiB");
+    rows.add(
+        SERVER,
+        "peak_rss_mib",
+        mib(status_kib(k.pid, "VmHWM")?),
+        "MiB",
+    );
+    rows.add(
+        SERVER,
+        "rss_end_mib",
+        mib(status_kib(k.pid, "VmRSS")?),
+        "MiB",
+    );
     if let Some(st) = k.proc.try_exit_status() {
         bail!(
             "kubedns exited during the run ({st}):\n{}",

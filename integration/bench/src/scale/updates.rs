@@ -15,8 +15,9 @@ use integration::harness::scale::{self, Shape, SvcSpec};
 use kube_emulator::Emulator;
 use tokio::time::Instant;
 
+use super::SERVER;
 use super::args::Source;
-use super::rows::{Rows, percentile};
+use crate::measure::{Rows, percentile};
 
 /// Period between DNS polls while waiting for an update to become visible.
 pub(super) const POLL_INTERVAL: Duration = Duration::from_millis(1);
@@ -168,25 +169,34 @@ pub(super) async fn update_stream(
 pub(super) fn latency_rows(rows: &mut Rows, tag: &str, upd: &UpdateResult) {
     let mut lat = upd.latencies_ms.clone();
     lat.sort_by(f64::total_cmp);
-    rows.add(&format!("updates_sent{tag}"), upd.sent as f64, "count");
     rows.add(
+        SERVER,
+        &format!("updates_sent{tag}"),
+        upd.sent as f64,
+        "count",
+    );
+    rows.add(
+        SERVER,
         &format!("update_rate{tag}"),
         upd.sent as f64 / upd.elapsed.as_secs_f64(),
         "/s",
     );
     rows.add(
+        SERVER,
         &format!("updates_not_visible_5s{tag}"),
         upd.timed_out as f64,
         "count",
     );
     for p in [50.0, 90.0, 99.0] {
         rows.add(
+            SERVER,
             &format!("prog_latency_p{p:.0}_ms{tag}"),
             percentile(&lat, p),
             "ms",
         );
     }
     rows.add(
+        SERVER,
         &format!("prog_latency_max_ms{tag}"),
         lat.last().copied().unwrap_or(f64::NAN),
         "ms",
