@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Http, T, emulator_with_http as start};
+use common::{Http, T, emulator_with_http as start, service_names};
 use kube_emulator::{EmulatorConfig, OutageMode};
 use serde_json::{Value, json};
 
@@ -240,15 +240,7 @@ async fn the_in_process_client_reaches_the_same_api_with_the_token() -> anyhow::
         ..EmulatorConfig::default()
     };
     let (emu, _http) = start(cfg).await?;
-    let api: kube::Api<k8s_openapi::api::core::v1::Service> =
-        kube::Api::all(emu.in_process_client());
-    let names: Vec<String> = api
-        .list(&Default::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|s| s.metadata.name)
-        .collect();
+    let names = service_names(emu.in_process_client()).await?;
     assert_eq!(names, ["kubernetes"]);
     assert!(
         emu.requests()

@@ -2,6 +2,9 @@
 //! (directly and through a written kubeconfig) and kubectl (`--kubeconfig`) work; plain HTTP
 //! to the TLS port and a missing token are rejected. Needs `openssl` and `kubectl`.
 
+mod common;
+
+use common::service_names;
 use integration::controlplane::bins::{kubectl_need, kubectl_path};
 use std::process::Command;
 
@@ -23,14 +26,7 @@ async fn https_with_token_for_kube_rs_and_kubectl() -> anyhow::Result<()> {
     let emu = Emulator::start(cfg).await?;
     assert!(emu.url().starts_with("https://127.0.0.1:"));
 
-    let api: Api<Service> = Api::all(emu.kube_client()?);
-    let names: Vec<String> = api
-        .list(&Default::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|s| s.metadata.name)
-        .collect();
+    let names = service_names(emu.kube_client()?).await?;
     assert_eq!(names, vec!["kubernetes".to_string()]);
 
     let dir = tempfile::tempdir()?;

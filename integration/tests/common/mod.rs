@@ -1,5 +1,6 @@
 //! Shared helpers for the emulator's HTTP-level tests: an emulator with a tiny JSON HTTP
-//! client, a reader for newline-delimited watch streams, and a ConfigMap builder.
+//! client, a reader for newline-delimited watch streams, a ConfigMap builder, and the Service
+//! names a kube client lists.
 
 #![allow(dead_code)]
 
@@ -175,3 +176,15 @@ pub fn rv(v: &Value) -> u64 {
         .unwrap_or(0)
 }
 pub mod rbac;
+
+/// The names of every Service `client` lists.
+pub async fn service_names(client: kube::Client) -> anyhow::Result<Vec<String>> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::all(client);
+    Ok(api
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect())
+}
