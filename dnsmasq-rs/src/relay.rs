@@ -33,12 +33,7 @@ pub fn prepare_uncached(
     policy: &TtlPolicy,
     now: Instant,
 ) -> Result<CachedMsg, ReplyError> {
-    if reply.len() < wire::HEADER_LEN {
-        return Err(ReplyError::Malformed("short".into()));
-    }
-    if reply[2] & 0x02 != 0 {
-        return Err(ReplyError::Truncated);
-    }
+    cache::check_header(reply)?;
     if may_point_into_header(reply) {
         let mut m = cache::prepare(reply, q, policy, now)?;
         m.lifetime = 0;

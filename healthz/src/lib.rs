@@ -1,6 +1,6 @@
 //! `healthz`: the kube-dns health sidecar. Speaks two legacy dialects, chosen from the
-//! command line ([`cli`]): the k8s-dns-sidecar ([`sidecar`]: DNS probes,
-//! `/healthcheck/<label>`, dnsmasq statistics, Prometheus metrics) and exechealthz
+//! command line ([`cli`], on the shared [`flags`] layer): the k8s-dns-sidecar ([`sidecar`]:
+//! DNS probes, `/healthcheck/<label>`, dnsmasq statistics, Prometheus metrics) and exechealthz
 //! ([`exec`]: command-backed health URLs, with `nslookup` commands run natively).
 //!
 //! [`run`] serves one configuration on a pre-bound listener until the cancellation
@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod dns;
 pub mod exec;
+pub mod flags;
 pub mod gotime;
 pub mod metrics;
 pub mod sidecar;

@@ -68,6 +68,18 @@ pub enum ReplyError {
     Truncated,
 }
 
+/// Rejects a reply shorter than a header or with TC set (RFC 1035 §4.1.1: a truncated reply
+/// is retried over TCP, never served or cached).
+pub(crate) fn check_header(reply: &[u8]) -> Result<(), ReplyError> {
+    if reply.len() < wire::HEADER_LEN {
+        return Err(ReplyError::Malformed("short".into()));
+    }
+    if reply[2] & 0x02 != 0 {
+        return Err(ReplyError::Truncated);
+    }
+    Ok(())
+}
+
 /// Validates an accepted upstream reply and prepares it for serving and caching.
 pub fn prepare(
     reply: &[u8],
@@ -75,12 +87,7 @@ pub fn prepare(
     policy: &TtlPolicy,
     now: Instant,
 ) -> Result<CachedMsg, ReplyError> {
-    if reply.len() < wire::HEADER_LEN {
-        return Err(ReplyError::Malformed("short".into()));
-    }
-    if reply[2] & 0x02 != 0 {
-        return Err(ReplyError::Truncated);
-    }
+    check_header(reply)?;
     // Full structural validation (names, rdata) with hickory-proto; never on the hit path.
     // The message is then re-encoded, so the stored bytes carry only compression pointers
     // that our own encoder wrote (to names at offset 12 or later). An upstream may point

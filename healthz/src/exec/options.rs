@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::command::{ProbeCommand, parse_command};
-use crate::cli::{self, CliError, Command, Kind};
+use crate::flags::{self, CliError, Command, Kind};
 use crate::gotime::parse_go_duration;
 
 /// Legacy default command.
@@ -81,8 +81,8 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
     };
     let mut version = false;
     // glog flags are accepted and ignored (the legacy binary linked glog).
-    let defs: Vec<(&'static str, Kind)> = FLAGS.iter().copied().chain(cli::glog_defs()).collect();
-    for (flag, value) in cli::tokenize(args, &defs, true)? {
+    let defs: Vec<(&'static str, Kind)> = FLAGS.iter().copied().chain(flags::glog_defs()).collect();
+    for (flag, value) in flags::tokenize(args, &defs, true)? {
         let dur = |v: &str| {
             parse_go_duration(v)
                 .map_err(|e| CliError(format!("invalid value {v:?} for flag -{flag}: {e}")))
@@ -91,15 +91,15 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             "help" => return Ok(Command::Help(usage())),
             "cmd" => cmds.push(value),
             "url" => urls.push(value),
-            "port" => cfg.port = cli::parse_port(flag, &value)?,
+            "port" => cfg.port = flags::parse_port(flag, &value)?,
             "period" => cfg.period = dur(&value)?,
             "latency" => cfg.latency = dur(&value)?,
             "timeout" => cfg.timeout = dur(&value)?,
-            "quiet" => cfg.quiet = cli::parse_bool(flag, &value)?,
-            "verbose" => cfg.quiet = !cli::parse_bool(flag, &value)?,
-            "output" => cfg.output = cli::parse_bool(flag, &value)?,
-            "allow-quit" => cfg.allow_quit = cli::parse_bool(flag, &value)?,
-            "version" => version = cli::parse_bool(flag, &value)?,
+            "quiet" => cfg.quiet = flags::parse_bool(flag, &value)?,
+            "verbose" => cfg.quiet = !flags::parse_bool(flag, &value)?,
+            "output" => cfg.output = flags::parse_bool(flag, &value)?,
+            "allow-quit" => cfg.allow_quit = flags::parse_bool(flag, &value)?,
+            "version" => version = flags::parse_bool(flag, &value)?,
             _ => {}
         }
     }

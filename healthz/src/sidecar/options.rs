@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::cli::{self, CliError, Command, Kind};
 use crate::dns::ServerAddr;
+use crate::flags::{self, CliError, Command, Kind};
 use crate::metrics::valid_namespace;
 
 /// Default probe interval when the fourth field is absent.
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Sidecar-specific flags (glog flags are in [`cli::glog_defs`]).
+/// Sidecar-specific flags (glog flags are in [`flags::glog_defs`]).
 pub const FLAGS: &[(&str, Kind)] = &[
     ("probe", Kind::Value),
     ("dnsmasq-addr", Kind::Value),
@@ -162,14 +162,14 @@ impl SidecarConfig {
 
 /// Parses sidecar-dialect arguments.
 pub fn parse(args: &[String]) -> Result<Command, CliError> {
-    let defs: Vec<(&'static str, Kind)> = FLAGS.iter().copied().chain(cli::glog_defs()).collect();
+    let defs: Vec<(&'static str, Kind)> = FLAGS.iter().copied().chain(flags::glog_defs()).collect();
     let mut cfg = SidecarConfig::default();
     let mut version = false;
-    for (flag, value) in cli::tokenize(args, &defs, true)? {
+    for (flag, value) in flags::tokenize(args, &defs, true)? {
         let bad = |e: String| CliError(format!("invalid argument {value:?} for --{flag}: {e}"));
         match flag {
             "help" => return Ok(Command::Help(usage())),
-            "version" => version = cli::parse_bool(flag, &value)?,
+            "version" => version = flags::parse_bool(flag, &value)?,
             "probe" => {
                 let p = parse_probe(&value).map_err(bad)?;
                 if cfg.probes.iter().any(|q| q.label == p.label) {
@@ -178,7 +178,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 cfg.probes.push(p);
             }
             "dnsmasq-addr" => cfg.dnsmasq_addr = value,
-            "dnsmasq-port" => cfg.dnsmasq_port = cli::parse_port(flag, &value)?,
+            "dnsmasq-port" => cfg.dnsmasq_port = flags::parse_port(flag, &value)?,
             "dnsmasq-poll-interval-ms" => {
                 let ms: u64 = value
                     .parse()
@@ -188,7 +188,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 cfg.dnsmasq_poll_interval = Duration::from_millis(ms);
             }
             "prometheus-addr" => cfg.prometheus_addr = value,
-            "prometheus-port" => cfg.prometheus_port = cli::parse_port(flag, &value)?,
+            "prometheus-port" => cfg.prometheus_port = flags::parse_port(flag, &value)?,
             "prometheus-path" => {
                 if !value.starts_with('/') || value.starts_with("/healthcheck/") {
                     return Err(bad(
