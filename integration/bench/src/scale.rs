@@ -42,7 +42,7 @@ use kube_emulator::Emulator;
 use tokio::time::Instant;
 
 use crate::measure::{Rows, clk_tck, mib, status_kib};
-use kubedns::{STOP_GRACE, spawn_kubedns, wait_ready};
+use kubedns::{SERVER, STOP_GRACE, spawn_kubedns, wait_ready};
 use source::measure_source;
 
 mod args;
@@ -51,9 +51,6 @@ mod load;
 mod relist;
 mod source;
 mod updates;
-
-/// The server every row of this benchmark measures.
-const SERVER: &str = "kubedns";
 
 pub use args::{Args, Source};
 

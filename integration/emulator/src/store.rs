@@ -20,6 +20,10 @@ use super::resources::ResourceDef;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 
+/// First address handed out by the dynamic cluster-IP allocator (10.0.0.0/24 is left for
+/// static IPs in manifests, like kube-apiserver's reserved lower band).
+const DYNAMIC_IP_START: u32 = u32::from_be_bytes([10, 0, 1, 1]);
+
 /// A stored object (shared, immutable once stored).
 pub type Obj = Arc<Value>;
 
@@ -165,7 +169,7 @@ impl Store {
             compacted_rv: 0,
             tx,
             used_ips: HashSet::new(),
-            next_ip: mutate::DYNAMIC_IP_START,
+            next_ip: DYNAMIC_IP_START,
             rbac_generation: 0,
         }
     }

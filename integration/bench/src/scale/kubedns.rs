@@ -13,6 +13,9 @@ use tokio::time::Instant;
 
 use super::args::Source;
 
+/// The server every row of this benchmark measures.
+pub(super) const SERVER: &str = "kubedns";
+
 /// Readiness poll period.
 pub(super) const READY_POLL: Duration = Duration::from_millis(5);
 /// Grace period for SIGTERM before SIGKILL when stopping kubedns.

@@ -13,9 +13,8 @@ use integration::harness::scale::SvcSpec;
 use kube_emulator::Emulator;
 use tokio::time::Instant;
 
-use super::SERVER;
 use super::args::{Args, Source};
-use super::kubedns::Kubedns;
+use super::kubedns::{Kubedns, SERVER};
 use super::updates::{PoolEntry, UPDATE_POOL_MAX_ENDPOINTS, UpdatePlan, update_stream};
 use crate::measure::Rows;
 use crate::measure::cpu_ticks;

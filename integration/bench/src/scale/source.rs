@@ -11,9 +11,8 @@ use integration::harness::scale::{self, SvcSpec};
 use kube_emulator::Emulator;
 use tokio::time::Instant;
 
-use super::SERVER;
 use super::args::{Args, Source};
-use super::kubedns::{STOP_GRACE, spawn_kubedns, wait_ready};
+use super::kubedns::{SERVER, STOP_GRACE, spawn_kubedns, wait_ready};
 use super::load::load_phases;
 use super::relist::forced_relist;
 use super::updates::{UpdatePlan, latency_rows, small_headless_pool, update_stream};

@@ -15,8 +15,8 @@ use integration::harness::scale::{self, Shape, SvcSpec};
 use kube_emulator::Emulator;
 use tokio::time::Instant;
 
-use super::SERVER;
 use super::args::Source;
+use super::kubedns::SERVER;
 use crate::measure::{Rows, percentile};
 
 /// Period between DNS polls while waiting for an update to become visible.

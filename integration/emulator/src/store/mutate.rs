@@ -13,11 +13,8 @@ use super::super::rbac;
 use super::super::resources::{self, ResourceDef};
 use super::super::status::ApiError;
 use super::validate::{check_type, res_of, strip_meta_status, valid_name};
-use super::{ListOpts, Obj, ObjKey, Store};
+use super::{DYNAMIC_IP_START, ListOpts, Obj, ObjKey, Store};
 
-/// First address handed out by the dynamic cluster-IP allocator (10.0.0.0/24 is left for
-/// static IPs in manifests, like kube-apiserver's reserved lower band).
-pub(super) const DYNAMIC_IP_START: u32 = u32::from_be_bytes([10, 0, 1, 1]);
 /// One past the last allocatable address (10.0.0.0/16).
 const DYNAMIC_IP_END: u32 = u32::from_be_bytes([10, 1, 0, 0]);
 

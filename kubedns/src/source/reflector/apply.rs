@@ -1,6 +1,6 @@
 //! What follows one machine step: the operation handed to the kind's [`Sink`], the
 //! programming-latency observation (from the object's own change time, [`change_time`]), the
-//! object and sync gauges, the first-sync callback; and how watch errors are logged.
+//! object and sync gauges, the first-sync callback; and how watch errors are counted and logged.
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
@@ -14,6 +14,12 @@ use super::{Reflector, Sink};
 pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
 impl<S, F: FnOnce() + Send> Reflector<S, F> {
+    /// Counts and logs a watch error ([`log_watch_error`]).
+    pub(super) fn error(&self, msg: &str, last: &mut Option<String>) {
+        self.metrics.error(self.resource);
+        log_watch_error(self.resource, msg, last);
+    }
+
     /// Applies one machine step to the store, metrics and readiness. `changed_at`: for a
     /// watch change, when it was received and when the object says it happened.
     pub(super) fn after_step<T, Q>(
@@ -82,7 +88,7 @@ pub fn change_time<K: Resource>(obj: &K) -> Option<Timestamp> {
 
 /// Log a watch error: 403 at warn with an RBAC hint (house style), others at warn once per
 /// distinct message and at debug when repeated.
-pub(super) fn log_watch_error(resource: &'static str, msg: &str, last: &mut Option<String>) {
+fn log_watch_error(resource: &'static str, msg: &str, last: &mut Option<String>) {
     let forbidden = msg.contains("403") || msg.to_ascii_lowercase().contains("forbidden");
     if forbidden {
         tracing::warn!(resource, error = %msg, "watch forbidden (403): check the RBAC role (list/watch needed); retrying");

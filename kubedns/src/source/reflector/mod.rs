@@ -48,7 +48,6 @@ mod apply;
 mod initial;
 mod stream;
 
-use apply::log_watch_error;
 pub use apply::{TRIGGER_TIME_ANNOTATION, change_time};
 
 /// Try watch-list (`sendInitialEvents`) first; the reflector falls back to a streamed LIST
@@ -307,11 +306,6 @@ impl<S, F: FnOnce() + Send> Reflector<S, F> {
             _ = shutdown.cancelled() => false,
             _ = tokio::time::sleep(d) => true,
         }
-    }
-
-    fn error(&self, msg: &str, last: &mut Option<String>) {
-        self.metrics.error(self.resource);
-        log_watch_error(self.resource, msg, last);
     }
 }
 
