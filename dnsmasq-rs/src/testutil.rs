@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
@@ -24,22 +24,11 @@ pub fn query_id(name: &str, qtype: u16, edns: Option<u16>, id: u16) -> (Vec<u8>,
     }
 }
 
-/// Raw query bytes.
+/// Raw query bytes ([`serverkit::testkit::query_message`]).
 pub fn query_bytes(name: &str, qtype: u16, class: DNSClass, edns: Option<u16>, id: u16) -> Vec<u8> {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    let mut q = Query::query(
-        Name::from_ascii(name).expect("name"),
-        RecordType::from(qtype),
-    );
-    q.query_class = class;
-    m.add_query(q);
-    if let Some(size) = edns {
-        let mut e = Edns::new();
-        e.set_max_payload(size);
-        m.set_edns(e);
-    }
-    m.to_vec().expect("encode query")
+    serverkit::testkit::query_message(id, name, RecordType::from(qtype), class, edns)
+        .to_vec()
+        .expect("encode query")
 }
 
 fn response_to(query: &[u8]) -> Message {

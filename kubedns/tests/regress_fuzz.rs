@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::op::Message;
+use hickory_proto::rr::RecordType;
 use kubedns::dns::{DnsMetrics, DnsServer, Limits, Step};
 use kubedns::forward::Forwarder;
 use kubedns::store::{DnsConfig, Standalone as Store};
@@ -45,13 +45,7 @@ fn header_pointer_upstream() -> Arc<FnTransport> {
 
 fn client_query() -> Vec<u8> {
     // ID 0x5a5a: as a label length byte 0x5a is an invalid (extended) label type.
-    let mut m = Message::new(0x5a5a, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.add_query(Query::query(
-        Name::from_ascii("www.example.com.").expect("name"),
-        RecordType::A,
-    ));
-    m.to_vec().expect("encode")
+    serverkit::testkit::query(0x5a5a, "www.example.com.", RecordType::A, None)
 }
 
 #[tokio::test]
@@ -181,10 +175,7 @@ async fn b2_reply(name: &str, qtype: RecordType) -> Vec<u8> {
         fwd,
     );
     let shared = server.shared();
-    let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_ascii(name).expect("name"), qtype));
-    let q = m.to_vec().expect("encode");
+    let q = serverkit::testkit::query(0x4242, name, qtype, None);
     let src: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
     let Step::Upstream(p) = shared.handle(&q, src, false) else {
         panic!("{name} must need the upstream");

@@ -20,8 +20,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{emulator_with, metric, service, watching};
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
 use kube_emulator::HANG_ALL;
 use kubedns::cli::EndpointSourceMode;
 use kubedns::run::{RunError, Sockets, run_with_client};
@@ -61,11 +61,9 @@ fn options(extra: &[&str], dir: &std::path::Path) -> kubedns::cli::Options {
 }
 
 async fn rcode_of(server: SocketAddr, name: &str) -> ResponseCode {
-    let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    sock.send_to(&m.to_vec().unwrap(), server).await.unwrap();
+    let q = serverkit::testkit::query(0x4242, name, RecordType::A, None);
+    sock.send_to(&q, server).await.unwrap();
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
         .await

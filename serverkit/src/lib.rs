@@ -21,7 +21,7 @@
 //! Behind the `test-support` cargo feature, `process` runs built binaries in tests (killed on
 //! drop, signals by name, exit with a deadline) and [`require`] decides whether a test whose external
 //! requirements (a tool, root, network namespaces, a built binary) are missing is skipped
-//! (outside CI) or fails (under CI).
+//! (outside CI) or fails (under CI), and [`testkit`] builds the DNS queries tests send.
 
 pub mod configdir;
 pub mod configmap;
@@ -39,3 +39,5 @@ pub mod upstream;
 pub mod process;
 #[cfg(feature = "test-support")]
 pub mod require;
+#[cfg(feature = "test-support")]
+pub mod testkit;

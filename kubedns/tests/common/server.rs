@@ -6,9 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Message, OpCode};
 use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{RData, Record};
 use kubedns::dns::{DnsMetrics, DnsServer, Limits};
 use kubedns::forward::{Forwarder, RealTransport};
 use kubedns::model::{
@@ -127,17 +127,8 @@ pub async fn start(
     }
 }
 
-pub fn query(id: u16, name: &str, t: RecordType, edns: Option<u16>) -> Vec<u8> {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_ascii(name).expect("name"), t));
-    if let Some(p) = edns {
-        let mut e = Edns::new();
-        e.set_max_payload(p);
-        m.set_edns(e);
-    }
-    m.to_vec().expect("enc")
-}
+#[allow(unused_imports)] // each test crate uses a subset of `common`
+pub use serverkit::testkit::query;
 
 pub async fn udp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
