@@ -4,7 +4,7 @@
 #![no_main]
 
 use fuzz_support::strings;
-use healthz::cli;
+use healthz::{cli, flags};
 use healthz::dns::ServerAddr;
 use healthz::gotime;
 use healthz::sidecar::options::parse_probe;
@@ -24,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_probe(get(1));
     let _ = ServerAddr::parse(get(2));
     let _ = gotime::parse_go_duration(get(3));
-    let _ = cli::parse_bool("flag", get(4));
-    let _ = cli::parse_port("port", get(5));
+    let _ = flags::parse_bool("flag", get(4));
+    let _ = flags::parse_port("port", get(5));
 });
