@@ -230,8 +230,7 @@ impl Emulator {
         ns: &str,
         name: &str,
     ) -> Result<Value, ApiError> {
-        let res = resources::by_kind(api_version, kind)
-            .ok_or_else(|| ApiError::bad_request(format!("unknown kind {api_version}/{kind}")))?;
+        let res = served_kind(api_version, kind)?;
         self.shared.store().get(res, ns, name).map(|o| (*o).clone())
     }
 
@@ -243,8 +242,7 @@ impl Emulator {
         ns: &str,
         name: &str,
     ) -> Result<Value, ApiError> {
-        let res = resources::by_kind(api_version, kind)
-            .ok_or_else(|| ApiError::bad_request(format!("unknown kind {api_version}/{kind}")))?;
+        let res = served_kind(api_version, kind)?;
         self.shared
             .store()
             .delete(res, ns, name)
@@ -258,8 +256,7 @@ impl Emulator {
         kind: &str,
         ns: Option<&str>,
     ) -> Result<Vec<Value>, ApiError> {
-        let res = resources::by_kind(api_version, kind)
-            .ok_or_else(|| ApiError::bad_request(format!("unknown kind {api_version}/{kind}")))?;
+        let res = served_kind(api_version, kind)?;
         let r = self
             .shared
             .store()
@@ -386,6 +383,12 @@ impl Emulator {
     pub fn active_watches(&self) -> i64 {
         self.shared.stats.active_watches.load(Ordering::Relaxed)
     }
+}
+
+/// The served resource of `api_version`/`kind`; 400 for a kind the emulator does not serve.
+fn served_kind(api_version: &str, kind: &str) -> Result<&'static resources::ResourceDef, ApiError> {
+    resources::by_kind(api_version, kind)
+        .ok_or_else(|| ApiError::bad_request(format!("unknown kind {api_version}/{kind}")))
 }
 
 /// What an RBAC-enabled cluster has from bootstrap: the `cluster-admin` ClusterRole bound

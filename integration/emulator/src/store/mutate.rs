@@ -34,11 +34,6 @@ impl Store {
         ns: &str,
         mut obj: Value,
     ) -> Result<Obj, ApiError> {
-        if !obj.is_object() {
-            return Err(ApiError::bad_request(
-                "the request body is not a JSON object",
-            ));
-        }
         check_type(res, &obj)?;
         if !res.stored() {
             return Err(ApiError::bad_request(format!(
@@ -200,11 +195,6 @@ impl Store {
         name: &str,
         mut obj: Value,
     ) -> Result<Obj, ApiError> {
-        if !obj.is_object() {
-            return Err(ApiError::bad_request(
-                "the request body is not a JSON object",
-            ));
-        }
         check_type(res, &obj)?;
         let existing = self.get(res, ns, name)?;
         rbac::validate(res.kind, &obj).map_err(|m| ApiError::invalid(res, name, m))?;

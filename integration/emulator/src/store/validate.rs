@@ -50,8 +50,14 @@ pub fn res_of(obj: &Value) -> Result<&'static ResourceDef, ApiError> {
     })
 }
 
-/// A body's `apiVersion`/`kind`, when given, must name the URL's resource.
+/// A body must be a JSON object whose `apiVersion`/`kind`, when given, name the URL's
+/// resource.
 pub(super) fn check_type(res: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body is not a JSON object",
+        ));
+    }
     let kind_ok = obj["kind"]
         .as_str()
         .is_none_or(|k| k.is_empty() || k == res.kind);
